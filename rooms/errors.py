@@ -1,0 +1,148 @@
+"""One hierarchy of domain and protocol errors, each with a stable wire code.
+
+The shell maps any :class:`VestibuleError` to ``{"type":"error","code":...}``
+(websocket) or an HTTP status (REST) in one place; the code never changes
+once published (docs/protocol.md lists them).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class VestibuleError(Exception):
+    """Base of every error Vestibule reports to a client."""
+
+    code: ClassVar[str] = "error"
+    http_status: ClassVar[int] = 400
+    #: websocket close code when the error ends the connection (None: it does not)
+    close_code: ClassVar[int | None] = None
+    #: generic text shown when no message is given
+    default_message: ClassVar[str] = "request failed"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class BadMessage(VestibuleError):
+    code = "bad_message"
+    default_message = "malformed or invalid message"
+
+
+class Invalid(VestibuleError):
+    """A well-formed request whose values break a rule (length, range, format)."""
+
+    code = "invalid"
+    http_status = 422
+    default_message = "invalid value"
+
+
+class Unauthorized(VestibuleError):
+    code = "unauthorized"
+    http_status = 401
+    close_code = 1008
+    default_message = "authentication required"
+
+
+class TokenInvalid(VestibuleError):
+    """One uniform error for a wrong, expired, revoked or already used credential."""
+
+    code = "token_invalid"
+    http_status = 401
+    close_code = 1008
+    default_message = "this link or key is not valid"
+
+
+class Forbidden(VestibuleError):
+    code = "forbidden"
+    http_status = 403
+    default_message = "not allowed"
+
+
+class NotHost(Forbidden):
+    code = "not_host"
+    default_message = "only a host of this room may do that"
+
+
+class PlanLimit(Forbidden):
+    code = "plan_limit"
+
+    def __init__(self, plan: str, what: str) -> None:
+        super().__init__(f"the {plan} plan does not include {what}")
+        self.plan = plan
+
+
+class NotFound(VestibuleError):
+    code = "not_found"
+    http_status = 404
+    default_message = "no such thing"
+
+
+class Conflict(VestibuleError):
+    code = "conflict"
+    http_status = 409
+    default_message = "conflicts with the current state"
+
+
+class BadTransition(Conflict):
+    """A lifecycle move its transition table does not allow; names the state it was in."""
+
+    code = "bad_transition"
+
+    def __init__(self, machine: str, state: str, event: str) -> None:
+        super().__init__(f"{machine}: cannot {event} while {state}")
+        self.machine = machine
+        self.state = state
+        self.event = event
+
+
+class RoomFull(VestibuleError):
+    code = "room_full"
+    http_status = 409
+    default_message = "the room is full"
+
+
+class RateLimited(VestibuleError):
+    code = "rate_limited"
+    http_status = 429
+    default_message = "too many requests; slow down"
+
+    def __init__(self, message: str | None = None, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TooLarge(VestibuleError):
+    code = "too_large"
+    http_status = 413
+    close_code = 1009
+    default_message = "message too large"
+
+
+class Busy(VestibuleError):
+    code = "busy"
+    http_status = 503
+    default_message = "busy; try again shortly"
+
+    def __init__(self, message: str | None = None, retry_after: float = 2.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+ALL_ERRORS: tuple[type[VestibuleError], ...] = (
+    BadMessage,
+    Invalid,
+    Unauthorized,
+    TokenInvalid,
+    Forbidden,
+    NotHost,
+    PlanLimit,
+    NotFound,
+    Conflict,
+    BadTransition,
+    RoomFull,
+    RateLimited,
+    TooLarge,
+    Busy,
+)

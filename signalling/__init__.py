@@ -1,0 +1,1 @@
+"""Vestibule's I/O shell: aiohttp app, websocket hub, REST API, stores, bus."""

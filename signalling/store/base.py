@@ -1,0 +1,144 @@
+"""The storage interface every store implements and the contract suite tests.
+
+All methods are coroutines; none blocks the event loop. Lookups by id raise
+:class:`rooms.errors.NotFound`; ``find_*`` return None instead. Uniqueness
+violations (room slug, staff email compared case-insensitively) raise
+:class:`rooms.errors.Conflict`.
+
+Credential redemption is the one place where atomicity is the whole point:
+``redeem_link`` / ``redeem_key`` consume a credential only if it is, at
+``now``, not revoked, not yet redeemed and inside [not_before, not_after)
+(the rule of rooms.tokens.redeemable), in one atomic step, even with many
+concurrent callers and (for Redis) many nodes: exactly one caller gets the
+credential back, all others get None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from rooms.accounts import ApiKey, AuditEntry, Group, Organisation, StaffAccount, Team
+from rooms.credentials import Credential
+from rooms.meeting import Meeting, MeetingType
+from rooms.presence import LogEntry
+from rooms.room import Room
+
+
+class Store(Protocol):
+    async def open(self) -> None:
+        """Connect and migrate the schema to the latest version."""
+
+    async def close(self) -> None: ...
+
+    # -- organisations, teams, staff, groups ---------------------------------
+    async def add_organisation(self, org: Organisation) -> None: ...
+    async def get_organisation(self, org_id: str) -> Organisation: ...
+    async def add_team(self, team: Team) -> None: ...
+    async def get_team(self, team_id: str) -> Team: ...
+    async def update_team(self, team: Team) -> None: ...
+    async def list_teams(self, org_id: str) -> list[Team]: ...
+    async def add_staff(self, account: StaffAccount) -> None: ...
+    async def get_staff(self, staff_id: str) -> StaffAccount: ...
+    async def update_staff(self, account: StaffAccount) -> None: ...
+    async def find_staff_by_email(self, email: str) -> StaffAccount | None: ...
+    async def list_staff(self, team_id: str) -> list[StaffAccount]: ...
+    async def add_group(self, group: Group) -> None: ...
+    async def update_group(self, group: Group) -> None: ...
+    async def list_groups(self, team_id: str) -> list[Group]: ...
+
+    # -- rooms and meeting types ---------------------------------------------
+    async def add_room(self, room: Room) -> None: ...
+    async def get_room(self, room_id: str) -> Room: ...
+    async def find_room_by_slug(self, slug: str) -> Room | None: ...
+    async def update_room(self, room: Room) -> None: ...
+    async def list_rooms(self, team_id: str) -> list[Room]: ...
+    async def add_meeting_type(self, meeting_type: MeetingType) -> None: ...
+    async def get_meeting_type(self, type_id: str) -> MeetingType: ...
+    async def update_meeting_type(self, meeting_type: MeetingType) -> None: ...
+    async def list_meeting_types(self, team_id: str) -> list[MeetingType]: ...
+
+    # -- meetings and credentials ----------------------------------------------
+    async def add_meetings(
+        self, meetings: Sequence[Meeting], credentials: Sequence[Credential]
+    ) -> None:
+        """Add meetings (one, or every occurrence of a series) and their
+        credentials in one transaction: all or nothing."""
+
+    async def get_meeting(self, meeting_id: str) -> Meeting: ...
+    async def update_meeting(self, meeting: Meeting) -> None: ...
+    async def list_meetings(
+        self,
+        team_id: str,
+        *,
+        host_ids: Collection[str] | None = None,
+        start_from: datetime | None = None,
+        start_to: datetime | None = None,
+    ) -> list[Meeting]:
+        """Meetings of a team, optionally only those hosted by ``host_ids`` and
+        starting in [start_from, start_to); meetings still in planning (no start)
+        are included unless a start bound is given. Sorted by start, then id."""
+
+    async def replace_credential(
+        self, meeting_id: str, new: Credential | None, now: datetime
+    ) -> None:
+        """Revoke every unrevoked credential of the meeting (``revoked_at=now``)
+        and, if given, add ``new``, atomically (cancel: new=None; reschedule: new)."""
+
+    async def get_credential_for_meeting(self, meeting_id: str) -> Credential | None:
+        """The meeting's current (unrevoked) credential, if any."""
+
+    async def redeem_link(
+        self, link_digest: str, device_digest: str, now: datetime
+    ) -> Credential | None:
+        """Consume the credential with this link digest if redeemable at ``now``;
+        record ``redeemed_at=now`` and ``device_digest``. Atomic (see module doc)."""
+
+    async def redeem_key(
+        self, key_digest: str, device_digest: str, now: datetime
+    ) -> Credential | None:
+        """As redeem_link, by guest-key digest."""
+
+    async def find_by_device(self, device_digest: str, now: datetime) -> Credential | None:
+        """The redeemed, unrevoked credential this device's rejoin secret belongs
+        to, if ``now`` is before its ``not_after``."""
+
+    async def get_meeting_facts(self, meeting_id: str) -> Mapping[str, Any] | None:
+        """The meeting's presence facts (rooms.status.MeetingFacts as a JSON-able
+        mapping), kept beside the meeting so status survives log trimming."""
+
+    async def put_meeting_facts(self, meeting_id: str, facts: Mapping[str, Any]) -> None: ...
+
+    # -- API keys and audit --------------------------------------------------
+    async def add_api_key(self, key: ApiKey) -> None: ...
+    async def find_api_key(self, digest: str) -> ApiKey | None: ...
+    async def append_audit(self, entry: AuditEntry) -> None: ...
+    async def list_audit(self, org_id: str, *, team_id: str | None = None) -> list[AuditEntry]: ...
+
+    # -- the per-team ordered log ----------------------------------------------
+    async def append_log(
+        self,
+        team_id: str,
+        at: datetime,
+        topic: str,
+        kind: str,
+        meeting_id: str | None,
+        data: Mapping[str, Any],
+    ) -> LogEntry:
+        """Append one entry with the team's next sequence number (strictly
+        increasing from 1, never reused, even after trimming or a restart)."""
+
+    async def log_since(self, team_id: str, after_seq: int, limit: int = 1000) -> list[LogEntry]:
+        """Entries with seq > after_seq, ascending, at most ``limit``."""
+
+    async def log_bounds(self, team_id: str) -> tuple[int, int]:
+        """(lowest retained seq, highest seq); (0, 0) for an empty log. After a
+        trim the lowest retained may be > 1: a subscriber asking for an older
+        seq needs a fresh snapshot."""
+
+    async def log_for_meeting(self, team_id: str, meeting_id: str) -> list[LogEntry]:
+        """Every retained entry about one meeting, ascending."""
+
+    async def trim_log(self, team_id: str, keep_last: int) -> int:
+        """Drop all but the newest ``keep_last`` entries; returns how many were dropped."""
