@@ -1,0 +1,187 @@
+"""The ``vestibule`` command: serve, demo, loadseed, loadtest.
+
+Settings come from VESTIBULE_* environment variables, then flags (flags win);
+this is the only module that reads the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import structlog
+
+from signalling import logs
+from signalling.settings import Settings
+
+log = structlog.get_logger("vestibule.cli")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vestibule", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("serve", "run the server (SQLite file and in-process bus unless --redis is given)"),
+        ("demo", "run the server with the seeded demo organisation and print what to open"),
+    ):
+        cmd = sub.add_parser(name, help=help_text)
+        cmd.add_argument("--host")
+        cmd.add_argument("--port", type=int)
+        cmd.add_argument("--db", dest="db_path", help="SQLite database file")
+        cmd.add_argument("--redis", dest="redis_url", help="Redis URL (scale-out mode)")
+        cmd.add_argument("--public-url", dest="public_url")
+        cmd.add_argument("--stun", dest="stun_urls", help="comma-separated STUN URLs")
+        cmd.add_argument("--turn", dest="turn_urls", help="comma-separated TURN URLs")
+        cmd.add_argument("--turn-secret", dest="turn_secret")
+        cmd.add_argument("--turn-ttl", dest="turn_ttl", type=int)
+        cmd.add_argument("--log-format", dest="log_format", choices=["console", "json"])
+        cmd.add_argument("--log-level", dest="log_level")
+        cmd.add_argument(
+            "--json", action="store_true", help="print the startup summary as one JSON object"
+        )
+        if name == "serve":
+            cmd.add_argument(
+                "--no-demo",
+                action="store_true",
+                help="do not seed the demo organisation into an empty database",
+            )
+    seed = sub.add_parser("loadseed", help="seed rooms and guest links for the load-test harness")
+    seed.add_argument("--db", dest="db_path")
+    seed.add_argument("--redis", dest="redis_url")
+    seed.add_argument("--rooms", type=int, default=50)
+    load = sub.add_parser("loadtest", help="the SRE load-test harness (python -m loadtest)")
+    load.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def settings_from(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
+    settings = Settings.from_mapping(environ, env=True)
+    flags = {
+        k: v for k, v in vars(args).items() if v is not None and k in Settings.__dataclass_fields__
+    }
+    return Settings.from_mapping({**_as_fields(settings), **flags})
+
+
+def _as_fields(settings: Settings) -> dict[str, Any]:
+    return {name: getattr(settings, name) for name in Settings.__dataclass_fields__}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "loadtest":
+        from loadtest.cli import main as loadtest_main
+
+        return loadtest_main(list(args.args))
+    settings = settings_from(args, dict(os.environ))
+    logs.configure(settings.log_format, settings.log_level)
+    if args.command == "loadseed":
+        print(json.dumps(asyncio.run(_loadseed(settings, args.rooms))), flush=True)
+        return 0
+    demo = args.command == "demo" or (not args.no_demo and not settings.redis_url)
+    return _serve(settings, demo=demo, as_json=args.json)
+
+
+async def _loadseed(settings: Settings, rooms: int) -> dict[str, Any]:
+    from signalling.app import make_store
+    from signalling.clock import SystemClock
+    from signalling.demo import load_seed
+
+    store = make_store(settings)
+    await store.open()
+    try:
+        return await load_seed(store, settings, SystemClock().now(), rooms)
+    finally:
+        await store.close()
+
+
+def _raise_open_files() -> int:
+    """Raise this process's open-file limit to its hard limit (idle connections)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            return hard
+    return soft
+
+
+def _serve(settings: Settings, *, demo: bool, as_json: bool) -> int:
+    loop_name = "asyncio"
+    try:
+        import uvloop
+
+        uvloop.install()
+        loop_name = "uvloop"
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        pass
+    files = _raise_open_files()
+    return asyncio.run(_run(settings, demo=demo, as_json=as_json, loop_name=loop_name, files=files))
+
+
+async def _run(settings: Settings, *, demo: bool, as_json: bool, loop_name: str, files: int) -> int:
+    from aiohttp import web
+
+    from signalling.app import STORE, create_app
+    from signalling.clock import SystemClock
+    from signalling.demo import ensure_demo
+
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()  # runs the cleanup contexts: the store is open from here
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=4096)
+    await site.start()
+    port = settings.port
+    server = getattr(site, "_server", None)
+    if server is not None and server.sockets:
+        port = server.sockets[0].getsockname()[1]
+    url = settings.public_url.rstrip("/") or f"http://{settings.host}:{port}"
+    settings = replace(settings, port=port, public_url=url)
+    info = await ensure_demo(app[STORE], settings, SystemClock().now()) if demo else None
+    log.info(
+        "listening",
+        url=url,
+        loop=loop_name,
+        open_files=files,
+        store="redis" if settings.redis_url else "sqlite",
+        demo=demo,
+    )
+    if as_json:
+        print(json.dumps(info.as_json() if info else {"url": url}), flush=True)
+    elif info is not None:
+        _print_demo(info.as_json())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await runner.cleanup()
+    return 0
+
+
+def _print_demo(info: dict[str, Any]) -> None:
+    out = sys.stdout
+    print(f"\nVestibule demo on {info['url']}/\n", file=out)
+    print("Staff logins (open /login):", file=out)
+    for s in info["staff"]:
+        print(f"  {s['email']}  password: {s['password']}  ({s['role']})", file=out)
+    print("\nMeetings (a patient opens the link, or types the key on the room's page):", file=out)
+    for m in info["meetings"]:
+        print(
+            f"  {m['start'][11:16]}  {m['guest']:<14} room /r/{m['room']:<22} "
+            f"key {m['guest_key']}\n         link {m['link']}",
+            file=out,
+        )
+    print("\nDashboard: /dashboard   Managing account: /manage\n", file=out, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""One websocket connection: encoding, bounded output, rate limiting, closing.
+
+Output is written straight to the socket (no per-connection writer task: every
+event-loop wake-up costs 70-110 µs, DESIGN.md section 2), and bounded by the
+transport's write buffer: a peer that stops reading makes its buffer grow, and
+past ``max_buffer`` bytes it is disconnected as a slow consumer instead of
+growing the server's memory or stalling whoever is sending to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from rooms.errors import VestibuleError
+from signalling.metrics import Metrics
+from signalling.protocol import ErrorMessage, Ref, encode
+
+log = structlog.get_logger("vestibule.connection")
+
+
+class CloseCode(enum.IntEnum):
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    POLICY = 1008
+    TOO_LARGE = 1009
+    INTERNAL = 1011
+    TRY_AGAIN_LATER = 1013
+
+
+class CloseReason(enum.StrEnum):
+    LEFT = "left"
+    DENIED = "denied"
+    SHUTDOWN = "shutdown"
+    SLOW_CONSUMER = "slow_consumer"
+    UNAUTHORIZED = "unauthorized"
+    TOKEN_INVALID = "token_invalid"  # noqa: S105 - a close reason, not a secret
+    TOO_LARGE = "too_large"
+    FLOOD = "rate_limited"
+    REPLACED = "replaced"
+
+
+class TokenBucket:
+    """Per-connection message rate limit: ``rate`` per second, bursts of ``burst``."""
+
+    __slots__ = ("_burst", "_rate", "_stamp", "_tokens")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._stamp = time.monotonic()
+
+    def take(self) -> float:
+        """Take one token; returns 0.0 if allowed, else seconds until one is available."""
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / self._rate
+
+
+class Connection:
+    """A websocket with its encoding (JSON text or msgpack binary) and limits."""
+
+    __slots__ = (
+        "_spawn",
+        "_transport",
+        "binary",
+        "bound",
+        "close_reason",
+        "closed",
+        "endpoint",
+        "id",
+        "max_buffer",
+        "metrics",
+        "ws",
+    )
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        conn_id: str,
+        metrics: Metrics,
+        *,
+        endpoint: str,
+        max_buffer: int,
+        transport: asyncio.BaseTransport | None,
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+    ) -> None:
+        self.ws = ws
+        self.id = conn_id
+        self.binary = False
+        self.metrics = metrics
+        self.endpoint = endpoint
+        self.max_buffer = max_buffer
+        self._transport = transport if isinstance(transport, asyncio.WriteTransport) else None
+        if self._transport is not None:
+            # Never let the transport pause us before our own limit trips: sends then
+            # stay synchronous and a slow reader is cut off instead of stalling senders.
+            self._transport.set_write_buffer_limits(high=max_buffer * 2)
+        self._spawn = spawn
+        self.closed = False
+        self.close_reason: str | None = None
+        self.bound: dict[str, Any] = {"conn": conn_id}
+
+    def buffered(self) -> int:
+        return self._transport.get_write_buffer_size() if self._transport is not None else 0
+
+    async def send_frame(self, frame: bytes, kind: str) -> bool:
+        """Send an encoded frame; False if the connection is gone or was cut off."""
+        if self.closed or self.ws.closed:
+            return False
+        if self.buffered() > self.max_buffer:
+            # Closing waits for the peer's close frame; the sender must not wait for a
+            # reader that does not read, so the close runs in the hub's own task set.
+            self.metrics.slow_consumers.labels(self.endpoint).inc()
+            self.close_soon(CloseCode.TRY_AGAIN_LATER, CloseReason.SLOW_CONSUMER)
+            return False
+        try:
+            await self.ws.send_frame(frame, WSMsgType.BINARY if self.binary else WSMsgType.TEXT)
+        except (ConnectionError, RuntimeError):
+            self.closed = True
+            return False
+        self.metrics.messages_out.labels(kind).inc()
+        return True
+
+    async def send(self, body: Mapping[str, Any]) -> bool:
+        return await self.send_frame(encode(body, binary=self.binary), str(body["type"]))
+
+    async def send_error(self, err: VestibuleError, ref: Ref = None) -> bool:
+        self.metrics.errors.labels(err.code).inc()
+        return await self.send(ErrorMessage.of(err, ref).wire())
+
+    def close_soon(self, code: CloseCode, reason: str) -> None:
+        """Start closing without waiting for it (safe from any send path)."""
+        if not self.closed:
+            self.closed = True
+            self.close_reason = reason
+            self._spawn(self._shut(code, reason))
+
+    async def close(self, code: CloseCode, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.close_reason = reason
+            await self._shut(code, reason)
+
+    async def _shut(self, code: CloseCode, reason: str) -> None:
+        log.info("connection closed", code=int(code), reason=reason, **self.bound)
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()), 2.0)
+        except (TimeoutError, ConnectionError, RuntimeError):
+            if self._transport is not None:
+                self._transport.abort()

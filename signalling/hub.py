@@ -1,0 +1,567 @@
+"""The websocket hub for people in rooms (``/ws``).
+
+The hub owns this node's sessions and live rooms and routes each parsed
+message to one small handler; the rules live in rooms/ (lobby, access), the
+credential checks in admission, the relay in room_runtime. Errors map to the
+wire in one place (``_fail``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
+
+import structlog
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from rooms import access, lobby
+from rooms.errors import (
+    BadMessage,
+    BadTransition,
+    Busy,
+    Forbidden,
+    NotFound,
+    NotHost,
+    RateLimited,
+    TokenInvalid,
+    TooLarge,
+    Unauthorized,
+    VestibuleError,
+)
+from rooms.presence import PresenceEvent, PresenceKind, Role
+from rooms.tokens import digest_secret
+from signalling import protocol as p
+from signalling.admission import Admission
+from signalling.clock import Clock
+from signalling.connection import CloseCode, CloseReason, Connection, TokenBucket
+from signalling.ice import ice_servers
+from signalling.metrics import Metrics
+from signalling.room_runtime import Recorder, RoomRuntime
+from signalling.session import Identity, Session, SessionRegistry
+from signalling.settings import Settings
+from signalling.staff_auth import COOKIE, StaffPrincipal, from_session_cookie
+from signalling.store.base import Store
+
+log = structlog.get_logger("vestibule.hub")
+
+#: consecutive rate-limited messages after which a connection counts as abusive
+FLOOD_CLOSE_AFTER = 100
+
+
+class MediaChecks(Protocol):
+    """What the hub needs of the media-check integration (signalling.checks)."""
+
+    async def offer(self, session: Session, msg: p.MediaCheckOffer) -> None: ...
+    def cancel(self, session: Session) -> None: ...
+
+
+Handler = Callable[["Hub", Session, Any], Awaitable[None]]
+
+
+class Hub:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Clock,
+        metrics: Metrics,
+        recorder: Recorder,
+        admission: Admission,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.metrics = metrics
+        self.recorder = recorder
+        self.admission = admission
+        self.checks: MediaChecks | None = None
+        self.sessions = SessionRegistry(settings.resume_window, self._expired)
+        self.rooms: dict[str, RoomRuntime] = {}
+        self.connections: set[Connection] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.closing = False
+
+    # -- task ownership ------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a coroutine owned by the hub (cancelled and awaited at shutdown)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def shutdown(self) -> None:
+        """goaway to every client, then close them all; cancel owned tasks."""
+        self.closing = True
+        goaway = {"type": "goaway", "reason": "shutdown", "reconnect_after": 1}
+        conns = list(self.connections)
+        for conn in conns:
+            await conn.send(goaway)
+        await asyncio.gather(
+            *(c.close(CloseCode.GOING_AWAY, CloseReason.SHUTDOWN) for c in conns),
+            return_exceptions=True,
+        )
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def ping_forever(self) -> None:
+        """Application ping carrying server time, to every attached session."""
+        while True:
+            await asyncio.sleep(self.settings.heartbeat)
+            body = {"type": "ping", "server_time": time.time()}
+            for conn in list(self.connections):
+                await conn.send(body)
+
+    # -- the endpoint --------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(
+            max_msg_size=self.settings.max_message,
+            compress=False,
+            heartbeat=self.settings.heartbeat,
+            decode_text=False,
+        )
+        await ws.prepare(request)
+        conn = Connection(
+            ws,
+            "c" + secrets.token_hex(6),
+            self.metrics,
+            endpoint="ws",
+            max_buffer=self.settings.send_queue * 4096,
+            transport=request.transport,
+            spawn=self.spawn,
+        )
+        self.connections.add(conn)
+        self.metrics.connections.labels("ws").inc()
+        session: Session | None = None
+        try:
+            if self.closing:
+                await conn.send({"type": "goaway", "reason": "shutdown", "reconnect_after": 1})
+                return ws
+            session = await self._hello(request, conn)
+            if session is not None:
+                await self._serve(conn, session)
+        finally:
+            self.connections.discard(conn)
+            self.metrics.connections.labels("ws").dec()
+            if session is not None and session.conn is conn and not session.ended:
+                self.sessions.detach(session)
+            if not ws.closed:
+                await conn.close(CloseCode.NORMAL, conn.close_reason or "closed")
+        return ws
+
+    async def _hello(self, request: web.Request, conn: Connection) -> Session | None:
+        try:
+            msg = await conn.ws.receive(timeout=self.settings.hello_timeout)
+        except TimeoutError:
+            await self._fail(conn, Unauthorized("no hello in time"), None)
+            await conn.close(CloseCode.POLICY, CloseReason.UNAUTHORIZED)
+            return None
+        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            if msg.type is WSMsgType.ERROR:
+                await self._fail(conn, TooLarge(), None)
+                await conn.close(CloseCode.TOO_LARGE, CloseReason.TOO_LARGE)
+            return None
+        started = time.perf_counter()
+        conn.binary = msg.type is WSMsgType.BINARY
+        try:
+            hello = p.parse(msg.data, binary=conn.binary)
+            if not isinstance(hello, p.Hello):
+                raise Unauthorized("send hello first")
+            session = await self._admit(request, conn, hello)
+        except VestibuleError as err:
+            # Nothing is usable before a successful hello: every failure closes.
+            await self._fail(conn, err, p.ref_of(msg.data, binary=conn.binary))
+            await conn.close(CloseCode(err.close_code or CloseCode.POLICY), err.code)
+            return None
+        self.metrics.join_latency.observe(time.perf_counter() - started)
+        return session
+
+    async def _admit(self, request: web.Request, conn: Connection, hello: p.Hello) -> Session:
+        now = self.clock.now()
+        if hello.resume is not None:
+            return await self._resume(conn, hello)
+        cookie_staff: StaffPrincipal | None = None
+        cookie = request.cookies.get(COOKIE)
+        no_credential = all(x is None for x in (hello.token, hello.guest_key, hello.jwt))
+        if cookie and no_credential:
+            cookie_staff = await from_session_cookie(self.store, self.settings, cookie, now)
+        address = request.remote or "?"
+        admitted = await self.admission.admit(
+            hello, cookie_staff=cookie_staff, address=address, now=now
+        )
+        who = admitted.who
+        resume = secrets.token_urlsafe(24)
+        existing = self.sessions.get(who.participant)
+        if existing is not None:
+            # The same person again (a reload, a second tab, the redeeming device
+            # rejoining): the new connection takes over the place.
+            old = existing.conn
+            self.sessions.remove(existing)
+            existing.ended = False
+            existing.resume_digest = digest_secret(resume)
+            self.sessions.add(existing)
+            self.sessions.attach(existing, conn)
+            if old is not None:
+                await old.send({"type": "goaway", "reason": "replaced", "reconnect_after": None})
+                old.close_soon(CloseCode.POLICY, CloseReason.REPLACED)
+            session = existing
+        else:
+            session = Session(
+                "s" + secrets.token_hex(8), who, digest_secret(resume), self.settings.send_queue
+            )
+            self.sessions.add(session)
+            self.sessions.attach(session, conn)
+            self.metrics.sessions.set(len(self.sessions))
+            self._presence(session, PresenceKind.ENTERED)
+        conn.bound.update(
+            team=who.team_id, room=who.room.id, meeting=who.meeting_id, participant=who.participant
+        )
+        log.info("session entered", role=str(who.role), **conn.bound)
+        welcome: dict[str, Any] = {
+            "type": "welcome",
+            "session": session.id,
+            "participant": who.participant,
+            "role": str(who.role),
+            "room": who.room.slug,
+            "meeting": who.meeting_id,
+            "ice_servers": ice_servers(self.settings, who.participant, time.time()),
+            "resume": resume,
+            "heartbeat": self.settings.heartbeat,
+            "server_time": time.time(),
+            "name": who.name,
+        }
+        if admitted.rejoin is not None:
+            welcome["rejoin"] = admitted.rejoin
+        if who.instructions:
+            welcome["instructions"] = who.instructions
+        if hello.ref is not None:
+            welcome["ref"] = hello.ref
+        await conn.send(welcome)
+        if session.joined:
+            await self._replay_place(session)
+        return session
+
+    async def _resume(self, conn: Connection, hello: p.Hello) -> Session:
+        assert hello.resume is not None
+        session = self.sessions.by_resume(hello.resume)
+        if session is None or session.ended:
+            raise TokenInvalid()
+        old = session.conn
+        self.sessions.attach(session, conn)
+        if old is not None and old is not conn:
+            old.close_soon(CloseCode.POLICY, CloseReason.REPLACED)
+        who = session.who
+        conn.bound.update(
+            team=who.team_id, room=who.room.id, meeting=who.meeting_id, participant=who.participant
+        )
+        log.info("session resumed", queued=len(session.outbox), **conn.bound)
+        body: dict[str, Any] = {
+            "type": "welcome",
+            "session": session.id,
+            "participant": who.participant,
+            "role": str(who.role),
+            "room": who.room.slug,
+            "meeting": who.meeting_id,
+            "ice_servers": ice_servers(self.settings, who.participant, time.time()),
+            "resume": hello.resume,
+            "heartbeat": self.settings.heartbeat,
+            "server_time": time.time(),
+            "name": who.name,
+            "resumed": True,
+        }
+        if hello.ref is not None:
+            body["ref"] = hello.ref
+        await conn.send(body)
+        while session.outbox:
+            await conn.send(session.outbox.popleft())
+        return session
+
+    async def _replay_place(self, session: Session) -> None:
+        """After a takeover, tell the newcomer connection where they stand."""
+        runtime = self.rooms.get(session.who.room.id)
+        if runtime is None:
+            return
+        state = runtime.state
+        if session.pid in state.waiting:
+            seat = state.seats.get(session.pid)
+            position = state.position(session.pid) if state.room.show_position else None
+            await session.send(
+                {
+                    "type": "waiting",
+                    "position": position,
+                    "message": state.host_message,
+                    "on_hold": bool(seat and seat.on_hold),
+                }
+            )
+        elif session.pid in state.call:
+            await session.send(
+                {
+                    "type": "joined",
+                    "participants": [
+                        {
+                            "id": pid,
+                            "name": state.people[pid].name,
+                            "role": str(state.people[pid].role),
+                        }
+                        for pid in state.call
+                        if pid != session.pid
+                    ],
+                }
+            )
+
+    async def _serve(self, conn: Connection, session: Session) -> None:
+        bucket = TokenBucket(self.settings.rate, self.settings.burst)
+        rejected = 0
+        ws = conn.ws
+        handlers = _HANDLERS
+        metrics_in = self.metrics.messages_in
+        while not conn.closed:
+            msg = await ws.receive()
+            kind = msg.type
+            if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+                binary = kind is WSMsgType.BINARY
+                wait = bucket.take()
+                if wait:
+                    rejected += 1
+                    if rejected > FLOOD_CLOSE_AFTER:
+                        await self._fail(conn, RateLimited("sustained flooding"), None)
+                        await conn.close(CloseCode.POLICY, CloseReason.FLOOD)
+                        return
+                    await self._fail(
+                        conn,
+                        RateLimited(retry_after=round(wait, 3)),
+                        p.ref_of(msg.data, binary=binary),
+                    )
+                    continue
+                rejected = 0
+                try:
+                    message = p.parse(msg.data, binary=binary)
+                    metrics_in.labels(_type_name(message)).inc()
+                    await handlers[type(message)](self, session, message)
+                except VestibuleError as err:
+                    await self._fail(conn, err, p.ref_of(msg.data, binary=binary))
+                    if err.close_code is not None:
+                        await conn.close(CloseCode(err.close_code), err.code)
+                        return
+            elif kind is WSMsgType.ERROR:
+                exc = ws.exception()
+                if getattr(exc, "code", None) == WSCloseCode.MESSAGE_TOO_BIG:
+                    await self._fail(conn, TooLarge(), None)
+                    await conn.close(CloseCode.TOO_LARGE, CloseReason.TOO_LARGE)
+                return
+            else:  # CLOSE / CLOSING / CLOSED
+                return
+
+    async def _fail(self, conn: Connection, err: VestibuleError, ref: p.Ref) -> None:
+        """The one place errors go to the wire."""
+        if isinstance(err, TokenInvalid | Unauthorized):
+            log.info("credential refused", code=err.code, **conn.bound)
+        await conn.send_error(err, ref)
+
+    # -- lifecycle helpers -----------------------------------------------------------
+
+    def _presence(self, session: Session, kind: PresenceKind, **detail: Any) -> None:
+        who = session.who
+        self.recorder.record(
+            PresenceEvent(
+                kind=kind,
+                team_id=who.team_id,
+                room_id=who.room.id,
+                participant_id=who.participant,
+                role=who.role,
+                at=self.clock.now(),
+                meeting_id=who.meeting_id,
+                detail=detail,
+            )
+        )
+
+    def runtime_for(self, session: Session) -> RoomRuntime:
+        room = session.who.room
+        runtime = self.rooms.get(room.id)
+        if runtime is None:
+            runtime = RoomRuntime(room, self.recorder, self._after_notice)
+            self.rooms[room.id] = runtime
+            self.metrics.rooms.set(len(self.rooms))
+        return runtime
+
+    def _after_notice(self, session: Session, payload: lobby.Payload) -> None:
+        if isinstance(payload, lobby.Denied):
+            self._end(session, CloseReason.DENIED)
+
+    def _end(self, session: Session, reason: str) -> None:
+        """The participant is gone for good: forget them, close their socket."""
+        self.sessions.remove(session)
+        self.metrics.sessions.set(len(self.sessions))
+        if self.checks is not None:
+            self.checks.cancel(session)
+        runtime = self.rooms.get(session.who.room.id)
+        if runtime is not None:
+            runtime.sessions.pop(session.pid, None)
+            if runtime.empty:
+                del self.rooms[runtime.room.id]
+                self.metrics.rooms.set(len(self.rooms))
+        if session.conn is not None:
+            session.conn.close_soon(CloseCode.NORMAL, reason)
+
+    async def leave(self, session: Session) -> None:
+        runtime = self.rooms.get(session.who.room.id)
+        if session.joined and runtime is not None and session.pid in runtime.state.people:
+            await runtime.apply(lobby.Leave(session.pid), self.clock.now())
+        else:
+            self._presence(session, PresenceKind.LEFT)
+        self._end(session, CloseReason.LEFT)
+
+    def _expired(self, session: Session) -> None:
+        log.info("resume window passed", participant=session.pid, room=session.who.room.id)
+        self.spawn(self.leave(session))
+
+
+# -- handlers ------------------------------------------------------------------------
+
+
+def _type_name(message: p.ClientMessage) -> str:
+    return _TYPE_NAMES[type(message)]
+
+
+async def _on_hello(hub: Hub, session: Session, msg: p.Hello) -> None:
+    raise BadMessage("already said hello")
+
+
+async def _on_join(hub: Hub, session: Session, msg: p.Join) -> None:
+    if session.joined:
+        raise BadTransition("participant", "joined", "join")
+    runtime = hub.runtime_for(session)
+    who = session.who
+    runtime.sessions[session.pid] = session
+    session.joined = True
+    person = lobby.Person(who.participant, who.role, who.name, who.meeting_id, who.staff_id)
+    try:
+        await runtime.apply(lobby.Arrive(person), hub.clock.now())
+    except VestibuleError:
+        runtime.sessions.pop(session.pid, None)
+        session.joined = False
+        raise
+
+
+async def _on_leave(hub: Hub, session: Session, msg: p.Leave) -> None:
+    await hub.leave(session)
+
+
+async def _on_signal(hub: Hub, session: Session, msg: p.Signal) -> None:
+    runtime = hub.rooms.get(session.who.room.id)
+    if runtime is None or not session.joined:
+        raise Forbidden("you are not in the call")
+    started = time.perf_counter()
+    await runtime.relay(session, msg)
+    hub.metrics.relay_latency.observe(time.perf_counter() - started)
+
+
+async def _on_call_state(hub: Hub, session: Session, msg: p.CallState) -> None:
+    runtime = hub.rooms.get(session.who.room.id)
+    if runtime is None or session.pid not in runtime.in_call:
+        raise Forbidden("you are not in the call")
+    kind = PresenceKind.CALL_CONNECTED if msg.state == "connected" else PresenceKind.CALL_FAILED
+    hub._presence(session, kind, peer=msg.peer)
+
+
+def _host_command(build: Callable[[str, Any], lobby.Command]) -> Handler:
+    async def handler(hub: Hub, session: Session, msg: Any) -> None:
+        runtime = hub.rooms.get(session.who.room.id)
+        if runtime is None or not session.joined or session.who.role is not Role.HOST:
+            raise NotHost()
+        await runtime.apply(build(session.pid, msg), hub.clock.now())
+
+    return handler
+
+
+async def _on_move(hub: Hub, session: Session, msg: p.Move) -> None:
+    runtime = hub.rooms.get(session.who.room.id)
+    if runtime is None or not session.joined or session.who.role is not Role.HOST:
+        raise NotHost()
+    target_room = await hub.store.find_room_by_slug(msg.room)
+    if target_room is None:
+        raise NotFound("no such room")
+    access.check_move_target(runtime.room, target_room)
+    guest = runtime.sessions.get(msg.participant)
+    await runtime.apply(lobby.Move(session.pid, msg.participant, target_room.slug), hub.clock.now())
+    if guest is None:
+        return
+    runtime.sessions.pop(guest.pid, None)
+    if runtime.empty:
+        hub.rooms.pop(runtime.room.id, None)
+    who = guest.who
+    guest.who = Identity(
+        who.participant,
+        who.role,
+        who.name,
+        who.team_id,
+        target_room,
+        who.meeting_id,
+        who.staff_id,
+        who.credential_id,
+        who.instructions,
+    )
+    guest.joined = False
+    await _on_join(hub, guest, p.Join())
+
+
+async def _on_mediacheck(hub: Hub, session: Session, msg: p.MediaCheckOffer) -> None:
+    if hub.checks is None:
+        raise Busy("media checks are not available on this server", retry_after=30)
+    await hub.checks.offer(session, msg)
+
+
+async def _on_ping(hub: Hub, session: Session, msg: p.Ping) -> None:
+    body: dict[str, Any] = {"type": "pong", "server_time": time.time()}
+    if msg.ref is not None:
+        body["ref"] = msg.ref
+    await session.send(body)
+
+
+async def _on_pong(hub: Hub, session: Session, msg: p.Pong) -> None:
+    return None
+
+
+async def _on_subscribe(hub: Hub, session: Session, msg: p.Subscribe) -> None:
+    raise BadMessage("subscribe belongs on /ws/dashboard")
+
+
+_HANDLERS: dict[type, Handler] = {
+    p.Hello: _on_hello,
+    p.Join: _on_join,
+    p.Leave: _on_leave,
+    p.Signal: _on_signal,
+    p.CallState: _on_call_state,
+    p.Admit: _host_command(lambda by, m: lobby.Admit(by, m.participant)),
+    p.AdmitAll: _host_command(lambda by, m: lobby.AdmitAll(by)),
+    p.Deny: _host_command(lambda by, m: lobby.Deny(by, m.participant)),
+    p.PutBack: _host_command(lambda by, m: lobby.PutBack(by, m.participant)),
+    p.Say: _host_command(lambda by, m: lobby.Say(by, m.text)),
+    p.Move: _on_move,
+    p.MediaCheckOffer: _on_mediacheck,
+    p.Ping: _on_ping,
+    p.Pong: _on_pong,
+    p.Subscribe: _on_subscribe,
+}
+
+_TYPE_NAMES: dict[type, str] = {
+    p.Hello: "hello",
+    p.Join: "join",
+    p.Leave: "leave",
+    p.Signal: "signal",
+    p.CallState: "call.state",
+    p.Admit: "admit",
+    p.AdmitAll: "admit_all",
+    p.Deny: "deny",
+    p.PutBack: "put_back",
+    p.Say: "say",
+    p.Move: "move",
+    p.MediaCheckOffer: "mediacheck.offer",
+    p.Ping: "ping",
+    p.Pong: "pong",
+    p.Subscribe: "subscribe",
+}

@@ -1,0 +1,152 @@
+"""A room in use on this node: its lobby state, the sessions in it, the relay.
+
+Lobby decisions come from the pure ``rooms.lobby.apply``; this module only
+turns each decision's notices into wire messages, delivers them, and hands the
+decision's presence events to the recorder. Commands for one room are applied
+one at a time: ``apply`` is synchronous up to the state change, so two commands
+can never interleave their state updates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from rooms import lobby
+from rooms.errors import Forbidden, NotFound
+from rooms.presence import PresenceEvent
+from rooms.room import Room
+from signalling.protocol import Signal
+from signalling.session import Session
+
+
+class Recorder(Protocol):
+    def record(self, event: PresenceEvent) -> None: ...
+    def indicator(self, meeting_id: str | None) -> str: ...
+
+
+def notice_body(payload: lobby.Payload, indicator: Callable[[str | None], str]) -> dict[str, Any]:
+    """The wire message for one lobby notice (docs/protocol.md)."""
+    match payload:
+        case lobby.Waiting(position=position, message=message, on_hold=on_hold):
+            return {"type": "waiting", "position": position, "message": message, "on_hold": on_hold}
+        case lobby.Admitted():
+            return {"type": "admitted"}
+        case lobby.Denied():
+            return {"type": "denied"}
+        case lobby.Moved(to_room_slug=slug):
+            return {"type": "moved", "room": slug}
+        case lobby.Joined(participants=members):
+            return {
+                "type": "joined",
+                "participants": [
+                    {"id": m.id, "name": m.name, "role": str(m.role)} for m in members
+                ],
+            }
+        case lobby.ParticipantCame(id=pid, name=name, role=role):
+            return {
+                "type": "participant",
+                "event": "came",
+                "id": pid,
+                "name": name,
+                "role": str(role),
+            }
+        case lobby.ParticipantWent(id=pid):
+            return {"type": "participant", "event": "went", "id": pid}
+        case lobby.LobbyView(waiting=entries):
+            return {
+                "type": "lobby",
+                "waiting": [
+                    {
+                        "id": e.id,
+                        "name": e.name,
+                        "meeting": e.meeting_id,
+                        "since": e.since.timestamp(),
+                        "indicator": indicator(e.meeting_id),
+                    }
+                    for e in entries
+                ],
+            }
+    raise AssertionError(f"unhandled notice {payload!r}")  # pragma: no cover
+
+
+class RoomRuntime:
+    """The live state of one room on this node."""
+
+    __slots__ = ("_on_notice", "_recorder", "in_call", "room", "sessions", "state")
+
+    def __init__(
+        self,
+        room: Room,
+        recorder: Recorder,
+        on_notice: Callable[[Session, lobby.Payload], None],
+    ) -> None:
+        self.room = room
+        self.state = lobby.LobbyState.empty(room)
+        #: everyone who has joined this room's lobby (waiting or in the call)
+        self.sessions: dict[str, Session] = {}
+        #: ids in the call, mirrored from the state as a set for the relay's checks
+        self.in_call: frozenset[str] = frozenset()
+        self._recorder = recorder
+        self._on_notice = on_notice
+
+    @property
+    def empty(self) -> bool:
+        return not self.sessions
+
+    async def apply(self, command: lobby.Command, now: datetime) -> lobby.Decision:
+        """Apply one command (raises the lobby's errors), then deliver what it decided."""
+        decision = lobby.apply(self.state, command, now)
+        self.state = decision.state
+        self.in_call = frozenset(decision.state.call)
+        for event in decision.presence:
+            self._recorder.record(event)
+        for notice in decision.notices:
+            target = self.sessions.get(notice.to)
+            if target is None:
+                continue
+            await target.send(notice_body(notice.payload, self._recorder.indicator))
+            self._on_notice(target, notice.payload)
+        return decision
+
+    async def refresh_lobby_view(self) -> None:
+        """Re-send the queue to the hosts (an indicator changed)."""
+        if not self.state.waiting:
+            return
+        view = lobby.LobbyView(
+            tuple(
+                lobby.WaitingEntry(
+                    pid,
+                    self.state.people[pid].name,
+                    self.state.people[pid].meeting_id,
+                    self.state.seats[pid].since if pid in self.state.seats else datetime.min,
+                )
+                for pid in self.state.waiting
+            )
+        )
+        body = notice_body(view, self._recorder.indicator)
+        for pid in self.state.hosts():
+            session = self.sessions.get(pid)
+            if session is not None:
+                await session.send(body)
+
+    async def relay(self, sender: Session, msg: Signal) -> None:
+        """Relay one signal between two participants of this call (the hot path)."""
+        in_call = self.in_call
+        if sender.pid not in in_call:
+            raise Forbidden("you are not in the call")
+        if msg.to not in in_call:
+            raise Forbidden("that participant is not in this call")
+        target = self.sessions.get(msg.to)
+        if target is None:  # pragma: no cover - in_call and sessions change together
+            raise NotFound("no such participant")
+        body: dict[str, Any] = {"type": "signal", "from": sender.pid, "kind": msg.kind}
+        if msg.sdp is not None:
+            body["sdp"] = msg.sdp
+        if msg.kind == "candidate":
+            body["candidate"] = msg.candidate
+        await target.send(body)
+
+    def people(self) -> Mapping[str, lobby.Person]:
+        return self.state.people

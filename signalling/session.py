@@ -1,0 +1,135 @@
+"""Sessions: a participant's place on this node, attached to a connection or
+held for the resume window after it dropped.
+
+While detached, messages for the session queue (bounded); a ``hello`` with the
+resume secret reattaches it and replays them in order. Past the window, or
+past the queue bound, the session ends and the participant has left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rooms.presence import Role
+from rooms.room import Room
+from rooms.tokens import digest_secret
+from signalling.connection import Connection
+
+
+@dataclass(slots=True)
+class Identity:
+    """Who a session is, as admission decided it."""
+
+    participant: str
+    role: Role
+    name: str
+    team_id: str
+    room: Room
+    meeting_id: str | None = None
+    staff_id: str | None = None
+    credential_id: str | None = None
+    instructions: str = ""
+
+
+class Session:
+    __slots__ = (
+        "_expiry",
+        "check_task",
+        "conn",
+        "ended",
+        "id",
+        "joined",
+        "outbox",
+        "outbox_limit",
+        "resume_digest",
+        "who",
+    )
+
+    def __init__(self, session_id: str, who: Identity, resume_digest: str, outbox_limit: int):
+        self.id = session_id
+        self.who = who
+        self.conn: Connection | None = None
+        self.resume_digest = resume_digest
+        self.outbox: deque[Mapping[str, Any]] = deque()
+        self.outbox_limit = outbox_limit
+        #: has sent ``join`` (is in the room's lobby: waiting or in the call)
+        self.joined = False
+        self._expiry: asyncio.TimerHandle | None = None
+        self.ended = False
+        self.check_task: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> str:
+        return self.who.participant
+
+    async def send(self, body: Mapping[str, Any]) -> bool:
+        """Deliver now, or queue while detached; False if the queue overflowed."""
+        conn = self.conn
+        if conn is not None and not conn.closed:
+            return await conn.send(body)
+        if len(self.outbox) >= self.outbox_limit:
+            return False
+        self.outbox.append(body)
+        return True
+
+    async def send_frame(self, frame: bytes, body_kind: str, body: Mapping[str, Any]) -> bool:
+        """Hot path: send a pre-encoded frame when the connection's encoding matches."""
+        conn = self.conn
+        if conn is not None and not conn.closed and not conn.binary:
+            return await conn.send_frame(frame, body_kind)
+        return await self.send(body)
+
+
+class SessionRegistry:
+    """Every session of this node, by participant id and by resume secret."""
+
+    def __init__(self, window: float, on_expire: Callable[[Session], None]) -> None:
+        self.window = window
+        self._on_expire = on_expire
+        self.by_pid: dict[str, Session] = {}
+        self._by_resume: dict[str, Session] = {}
+
+    def __len__(self) -> int:
+        return len(self.by_pid)
+
+    def add(self, session: Session) -> None:
+        self.by_pid[session.pid] = session
+        self._by_resume[session.resume_digest] = session
+
+    def get(self, pid: str) -> Session | None:
+        return self.by_pid.get(pid)
+
+    def by_resume(self, secret: str) -> Session | None:
+        return self._by_resume.get(digest_secret(secret))
+
+    def detach(self, session: Session) -> None:
+        """The connection dropped: hold the session for the resume window."""
+        session.conn = None
+        loop = asyncio.get_running_loop()
+        if session._expiry is not None:
+            session._expiry.cancel()
+        session._expiry = loop.call_later(self.window, self._expire, session)
+
+    def attach(self, session: Session, conn: Connection) -> None:
+        if session._expiry is not None:
+            session._expiry.cancel()
+            session._expiry = None
+        session.conn = conn
+
+    def remove(self, session: Session) -> None:
+        session.ended = True
+        if session._expiry is not None:
+            session._expiry.cancel()
+            session._expiry = None
+        if self.by_pid.get(session.pid) is session:
+            del self.by_pid[session.pid]
+        self._by_resume.pop(session.resume_digest, None)
+
+    def _expire(self, session: Session) -> None:
+        session._expiry = None
+        if session.conn is None and not session.ended:
+            self._on_expire(session)
