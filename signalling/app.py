@@ -105,7 +105,9 @@ def _extensions() -> list[Extension]:
             if err.name != module_name:
                 raise
             continue
-        found.append(module.setup)
+        setup = getattr(module, "setup", None)
+        if setup is not None:  # a module still being written has none yet
+            found.append(setup)
     return found
 
 

@@ -57,7 +57,7 @@ class Peer:
         self.seen.append(body)
         return body
 
-    async def expect(self, kind: str, timeout: float = WAIT,
+    async def expect(self, kind: str, /, timeout: float = WAIT,
                      where: Callable[[dict[str, Any]], bool] | None = None,
                      **match: Any) -> dict[str, Any]:
         """The next message of type ``kind`` (with fields ``match``, satisfying
