@@ -66,7 +66,7 @@ class PresenceEvent:
     role: Role
     at: datetime
     meeting_id: str | None = None
-    detail: Mapping[str, Any] = field(default=_EMPTY)
+    detail: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,4 +84,4 @@ class LogEntry:
     topic: str
     kind: str
     meeting_id: str | None
-    data: Mapping[str, Any] = field(default=_EMPTY)
+    data: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)

@@ -1,0 +1,655 @@
+"""RedisStore: the scale-out store, shared by every hub process through Redis.
+
+Layout (every key starts with ``prefix``, "vst:" by default):
+
+- ``r:<kind>:<id>``      a record, msgpack of its codec plain dict; a credential
+                         is a hash instead (see below)
+- ``u:<name>:<value>``   a unique index -> record id: slug, email (normalised),
+                         link digest, guest-key digest, device digest, API-key digest
+- ``i:<name>:<owner>``   a set of member ids (org -> teams, team -> rooms...) or a
+                         sorted set scored by time (team -> dated meetings, org -> audit)
+- ``log:<team>`` / ``logseq:<team>``   the team's log stream and its seq counter
+- ``facts:<meeting>``    the meeting's presence facts (msgpack)
+
+Writes that must be all-or-nothing or unique run as WATCH / MULTI / EXEC:
+watch every key the write claims, check that none exists (Conflict) and that
+every parent does (NotFound; nothing is ever deleted, so a parent seen once
+stays), then write in one MULTI; a concurrent writer touching a watched key
+makes EXEC fail and the whole check is retried.
+
+Credentials are hashes: ``r`` holds the immutable part (msgpack) and the
+fields the redemption rule reads or writes are plain numbers (``nb``/``na``:
+window, ``rev``/``red``: revoked/redeemed at, ``dev``: device digest), so one
+Lua script can check the rule and consume the credential in one atomic step on
+the server, whichever node calls it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import WatchError
+
+from rooms.accounts import ApiKey, AuditEntry, Group, Organisation, StaffAccount, Team
+from rooms.credentials import Credential
+from rooms.errors import Conflict, NotFound
+from rooms.meeting import Meeting, MeetingType
+from rooms.presence import LogEntry
+from rooms.room import Room
+from signalling.store import codec
+
+if TYPE_CHECKING:
+    from signalling.store.base import Store
+
+__all__ = ["RedisStore"]
+
+R = TypeVar("R")
+
+# The single-use rule of rooms.tokens.redeemable, checked and applied in one
+# step: Redis runs a script atomically, so of any number of concurrent callers
+# on any number of nodes exactly one sees `red` unset. Times are integer
+# microseconds (exact as Lua doubles until 2**53, i.e. year 2255).
+# It reads the record key named by the index, which a Redis Cluster would
+# refuse (undeclared key); Vestibule targets one Redis (or a replicated pair).
+_REDEEM = """
+local id = redis.call('GET', KEYS[1])
+if not id then return false end
+local key = ARGV[3] .. id
+local f = redis.call('HMGET', key, 'nb', 'na', 'rev', 'red')
+if not f[1] or f[3] or f[4] then return false end
+local now = tonumber(ARGV[1])
+if tonumber(f[1]) > now or tonumber(f[2]) <= now then return false end
+redis.call('HSET', key, 'red', ARGV[1], 'dev', ARGV[2])
+redis.call('SET', ARGV[4] .. ARGV[2], id)
+return redis.call('HGETALL', key)
+"""
+
+# seq and stream entry in one step, so two appenders can never take seqs in
+# one order and add entries in the other; the explicit id "<seq>-1" makes
+# stream order seq order, and XADD refuses an id lower than the last one.
+_APPEND = """
+local seq = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], string.format('%d-1', seq), 'e', ARGV[1])
+return seq
+"""
+
+_KINDS: dict[type[Any], str] = {
+    Organisation: "org",
+    Team: "team",
+    StaffAccount: "staff",
+    Group: "group",
+    Room: "room",
+    MeetingType: "mtype",
+    Meeting: "meeting",
+    Credential: "cred",
+    ApiKey: "apikey",
+    AuditEntry: "audit",
+}
+
+
+def _b(value: bytes | str) -> bytes:
+    """A response as bytes (the client never decodes; this narrows redis-py's types)."""
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """The keys one record occupies or refers to."""
+
+    record: str
+    parents: list[str] = field(default_factory=list)
+    uniques: list[str] = field(default_factory=list)
+    #: (set key, None) or (sorted set key, score)
+    members: list[tuple[str, float | None]] = field(default_factory=list)
+
+
+class RedisStore:
+    """The Store interface (signalling.store.base) on Redis (redis.asyncio).
+
+    Several instances (processes, nodes) with the same ``url`` and ``prefix``
+    share one store; tests give each store its own prefix.
+    """
+
+    def __init__(self, url: str, *, prefix: str = "vst:") -> None:
+        self._url = url
+        self._p = prefix
+        self._client: Redis | None = None
+
+    async def open(self) -> None:
+        """Connect and check Redis answers (no schema to migrate: keys are self-describing)."""
+        client = Redis.from_url(self._url)
+        try:
+            await client.ping()
+        except BaseException:
+            await client.aclose()
+            raise
+        self._client = client
+        self._redeem_script = client.register_script(_REDEEM)
+        self._append_script = client.register_script(_APPEND)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    # -- keys ----------------------------------------------------------------------
+
+    @property
+    def _r(self) -> Redis:
+        if self._client is None:
+            raise RuntimeError("RedisStore is not open")
+        return self._client
+
+    def _rec(self, cls: type[Any], record_id: str) -> str:
+        return f"{self._p}r:{_KINDS[cls]}:{record_id}"
+
+    def _uniq(self, name: str, value: str) -> str:
+        return f"{self._p}u:{name}:{value}"
+
+    def _idx(self, name: str, owner: str) -> str:
+        return f"{self._p}i:{name}:{owner}"
+
+    def _keys(self, r: Any) -> _Keys:
+        key = self._rec(type(r), r.id)
+        match r:
+            case Organisation():
+                return _Keys(key)
+            case Team():
+                return _Keys(
+                    key,
+                    [self._rec(Organisation, r.org_id)],
+                    [],
+                    [(self._idx("teams", r.org_id), None)],
+                )
+            case StaffAccount():
+                parents = [self._rec(Organisation, r.org_id)]
+                members: list[tuple[str, float | None]] = []
+                if r.team_id is not None:
+                    parents.append(self._rec(Team, r.team_id))
+                    members.append((self._idx("staff", r.team_id), None))
+                emails = [self._uniq("email", codec.normalise_email(r.email))]
+                return _Keys(key, parents, emails, members)
+            case Group():
+                return _Keys(
+                    key, [self._rec(Team, r.team_id)], [], [(self._idx("groups", r.team_id), None)]
+                )
+            case Room():
+                parents = [self._rec(Team, r.team_id)]
+                if r.owner_id is not None:
+                    parents.append(self._rec(StaffAccount, r.owner_id))
+                slugs = [self._uniq("slug", r.slug)]
+                return _Keys(key, parents, slugs, [(self._idx("rooms", r.team_id), None)])
+            case MeetingType():
+                return _Keys(
+                    key, [self._rec(Team, r.team_id)], [], [(self._idx("types", r.team_id), None)]
+                )
+            case Meeting():
+                parents = [
+                    self._rec(Team, r.team_id),
+                    self._rec(StaffAccount, r.host_id),
+                    self._rec(Room, r.room_id),
+                ]
+                if r.type_id is not None:
+                    parents.append(self._rec(MeetingType, r.type_id))
+                if r.start is None:
+                    return _Keys(key, parents, [], [(self._idx("planning", r.team_id), None)])
+                dated = (self._idx("meetings", r.team_id), float(codec.micros(r.start)))
+                return _Keys(key, parents, [], [dated])
+            case ApiKey():
+                return _Keys(key, [self._rec(Team, r.team_id)], [self._uniq("apikey", r.digest)])
+            case AuditEntry():
+                return _Keys(
+                    key, [], [], [(self._idx("audit", r.org_id), float(codec.micros(r.at)))]
+                )
+        raise TypeError(f"not a stored record: {type(r).__name__}")
+
+    # -- generic writes and reads ----------------------------------------------------
+
+    def _write(self, pipe: Pipeline, record: Any, keys: _Keys) -> None:
+        pipe.set(keys.record, codec.pack(record))
+        for unique in keys.uniques:
+            pipe.set(unique, record.id)
+        for member_key, score in keys.members:
+            if score is None:
+                pipe.sadd(member_key, record.id)
+            else:
+                pipe.zadd(member_key, {record.id: score})
+
+    def _cred_claims(self, c: Credential) -> list[str]:
+        return [
+            self._rec(Credential, c.id),
+            self._uniq("link", c.link_digest),
+            self._uniq("gkey", c.key_digest),
+        ]
+
+    def _write_credential(self, pipe: Pipeline, c: Credential) -> None:
+        plain = codec.to_plain(c)
+        fields: dict[Any, Any] = {
+            "r": codec.pack_value(plain),
+            "nb": plain["not_before"],
+            "na": plain["not_after"],
+        }
+        for short, name in (
+            ("rev", "revoked_at"),
+            ("red", "redeemed_at"),
+            ("dev", "device_digest"),
+        ):
+            if plain[name] is not None:
+                fields[short] = plain[name]
+        record, link, gkey = self._cred_claims(c)
+        pipe.hset(record, mapping=fields)
+        pipe.set(link, c.id)
+        pipe.set(gkey, c.id)
+        pipe.sadd(self._idx("creds", c.meeting_id), c.id)
+        if c.device_digest is not None:
+            pipe.set(self._uniq("device", c.device_digest), c.id)
+
+    async def _insert(self, records: Sequence[Any], credentials: Sequence[Credential] = ()) -> None:
+        """Add records (and credentials) all at once, or raise Conflict / NotFound."""
+        keys = [self._keys(r) for r in records]
+        claims = [k.record for k in keys] + [u for k in keys for u in k.uniques]
+        claims += [key for c in credentials for key in self._cred_claims(c)]
+        if len(set(claims)) != len(claims):
+            raise Conflict("the same id or unique value twice in one write")
+        parents = sorted({p for k in keys for p in k.parents} - {k.record for k in keys})
+        async with self._r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(*claims)
+                    await self._check_parents(pipe, parents)
+                    if await pipe.exists(*claims):
+                        raise Conflict("already exists")
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    for record, k in zip(records, keys, strict=True):
+                        self._write(pipe, record, k)
+                    for credential in credentials:
+                        self._write_credential(pipe, credential)
+                    await pipe.execute()
+                    return
+                except WatchError:
+                    continue  # a watched key changed: check again
+
+    @staticmethod
+    async def _check_parents(pipe: Pipeline, parents: Sequence[str]) -> None:
+        if parents and await pipe.exists(*parents) != len(parents):
+            raise NotFound("refers to a record that does not exist")
+
+    async def _update(self, record: Any) -> None:
+        """Replace a record, moving its unique and index entries; NotFound / Conflict."""
+        new = self._keys(record)
+        async with self._r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(new.record, *new.uniques)
+                    blob = await pipe.get(new.record)
+                    if blob is None:
+                        raise NotFound(f"no {type(record).__name__} {record.id}")
+                    old = self._keys(codec.unpack(type(record), _b(blob)))
+                    await self._check_parents(pipe, sorted(set(new.parents)))
+                    claimed = [u for u in new.uniques if u not in old.uniques]
+                    if claimed and await pipe.exists(*claimed):
+                        raise Conflict("already exists")
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    for unique in old.uniques:
+                        if unique not in new.uniques:
+                            pipe.delete(unique)
+                    kept = {member_key for member_key, _ in new.members}
+                    for member_key, score in old.members:
+                        if member_key not in kept:
+                            if score is None:
+                                pipe.srem(member_key, record.id)
+                            else:
+                                pipe.zrem(member_key, record.id)
+                    self._write(pipe, record, new)
+                    await pipe.execute()
+                    return
+                except WatchError:
+                    continue
+
+    async def _get(self, cls: type[R], record_id: str) -> R:
+        blob = await self._r.get(self._rec(cls, record_id))
+        if blob is None:
+            raise NotFound(f"no {cls.__name__} {record_id}")
+        return codec.unpack(cls, _b(blob))
+
+    async def _find(self, cls: type[R], unique: str) -> R | None:
+        record_id = await self._r.get(unique)
+        if record_id is None:
+            return None
+        blob = await self._r.get(self._rec(cls, _s(record_id)))
+        return None if blob is None else codec.unpack(cls, _b(blob))
+
+    async def _many(self, cls: type[R], ids: Collection[bytes | str]) -> list[R]:
+        if not ids:
+            return []
+        keys = [self._rec(cls, _s(i)) for i in ids]
+        return [
+            codec.unpack(cls, _b(blob)) for blob in await self._r.mget(keys) if blob is not None
+        ]
+
+    async def _members(self, cls: type[R], index: str) -> list[R]:
+        return await self._many(cls, await self._r.smembers(index))
+
+    # -- organisations, teams, staff, groups ---------------------------------
+
+    async def add_organisation(self, org: Organisation) -> None:
+        await self._insert([org])
+
+    async def get_organisation(self, org_id: str) -> Organisation:
+        return await self._get(Organisation, org_id)
+
+    async def add_team(self, team: Team) -> None:
+        await self._insert([team])
+
+    async def get_team(self, team_id: str) -> Team:
+        return await self._get(Team, team_id)
+
+    async def update_team(self, team: Team) -> None:
+        await self._update(team)
+
+    async def list_teams(self, org_id: str) -> list[Team]:
+        teams = await self._members(Team, self._idx("teams", org_id))
+        return sorted(teams, key=lambda t: (t.name, t.id))
+
+    async def list_team_ids(self) -> list[str]:
+        """By SCAN over the team records (no global index to keep in step): it is
+        called once at start-up, and SCAN never blocks Redis for long."""
+        head = self._rec(Team, "")
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in head) + "*"
+        found = {_s(key)[len(head) :] async for key in self._r.scan_iter(match=pattern, count=500)}
+        return sorted(found)
+
+    async def add_staff(self, account: StaffAccount) -> None:
+        await self._insert([account])
+
+    async def get_staff(self, staff_id: str) -> StaffAccount:
+        return await self._get(StaffAccount, staff_id)
+
+    async def update_staff(self, account: StaffAccount) -> None:
+        await self._update(account)
+
+    async def find_staff_by_email(self, email: str) -> StaffAccount | None:
+        return await self._find(StaffAccount, self._uniq("email", codec.normalise_email(email)))
+
+    async def list_staff(self, team_id: str) -> list[StaffAccount]:
+        staff = await self._members(StaffAccount, self._idx("staff", team_id))
+        return sorted(staff, key=lambda s: (s.name, s.id))
+
+    async def add_group(self, group: Group) -> None:
+        await self._insert([group])
+
+    async def update_group(self, group: Group) -> None:
+        await self._update(group)
+
+    async def list_groups(self, team_id: str) -> list[Group]:
+        groups = await self._members(Group, self._idx("groups", team_id))
+        return sorted(groups, key=lambda g: (g.name, g.id))
+
+    # -- rooms and meeting types ---------------------------------------------
+
+    async def add_room(self, room: Room) -> None:
+        await self._insert([room])
+
+    async def get_room(self, room_id: str) -> Room:
+        return await self._get(Room, room_id)
+
+    async def find_room_by_slug(self, slug: str) -> Room | None:
+        return await self._find(Room, self._uniq("slug", slug))
+
+    async def update_room(self, room: Room) -> None:
+        await self._update(room)
+
+    async def list_rooms(self, team_id: str) -> list[Room]:
+        rooms = await self._members(Room, self._idx("rooms", team_id))
+        return sorted(rooms, key=lambda r: (r.name, r.id))
+
+    async def add_meeting_type(self, meeting_type: MeetingType) -> None:
+        await self._insert([meeting_type])
+
+    async def get_meeting_type(self, type_id: str) -> MeetingType:
+        return await self._get(MeetingType, type_id)
+
+    async def update_meeting_type(self, meeting_type: MeetingType) -> None:
+        await self._update(meeting_type)
+
+    async def list_meeting_types(self, team_id: str) -> list[MeetingType]:
+        types = await self._members(MeetingType, self._idx("types", team_id))
+        return sorted(types, key=lambda t: (t.label, t.id))
+
+    # -- meetings and credentials ----------------------------------------------
+
+    async def add_meetings(
+        self, meetings: Sequence[Meeting], credentials: Sequence[Credential]
+    ) -> None:
+        """All meetings and credentials, or none (rules as SQLiteStore.add_meetings)."""
+        ids = {m.id for m in meetings}
+        if any(c.meeting_id not in ids for c in credentials):
+            raise ValueError("add_meetings: every credential must belong to a meeting of the call")
+        live = [c.meeting_id for c in credentials if c.revoked_at is None]
+        if len(set(live)) != len(live):
+            raise Conflict("two live credentials for one meeting")
+        await self._insert(meetings, credentials)
+
+    async def get_meeting(self, meeting_id: str) -> Meeting:
+        return await self._get(Meeting, meeting_id)
+
+    async def update_meeting(self, meeting: Meeting) -> None:
+        await self._update(meeting)
+
+    async def list_meetings(
+        self,
+        team_id: str,
+        *,
+        host_ids: Collection[str] | None = None,
+        start_from: datetime | None = None,
+        start_to: datetime | None = None,
+    ) -> list[Meeting]:
+        """See Store.list_meetings; meetings in planning (no start) come last, by id."""
+        dated = self._idx("meetings", team_id)
+        if start_from is None and start_to is None:
+            ids: list[Any] = [
+                *await self._r.zrange(dated, 0, -1),
+                *await self._r.smembers(self._idx("planning", team_id)),
+            ]
+        else:
+            low = "-inf" if start_from is None else codec.micros(start_from)
+            high = "+inf" if start_to is None else f"({codec.micros(start_to)}"
+            ids = list(await self._r.zrangebyscore(dated, low, high))
+        meetings = await self._many(Meeting, ids)
+        if host_ids is not None:
+            meetings = [m for m in meetings if m.host_id in host_ids]
+        return sorted(
+            meetings,
+            key=lambda m: (m.start is None, 0 if m.start is None else codec.micros(m.start), m.id),
+        )
+
+    def _credential(self, fields: Mapping[bytes, bytes]) -> Credential:
+        plain = codec.unpack_value(fields[b"r"])
+        plain["not_before"] = int(fields[b"nb"])
+        plain["not_after"] = int(fields[b"na"])
+        plain["revoked_at"] = int(fields[b"rev"]) if b"rev" in fields else None
+        plain["redeemed_at"] = int(fields[b"red"]) if b"red" in fields else None
+        plain["device_digest"] = fields[b"dev"].decode() if b"dev" in fields else None
+        return codec.from_plain(Credential, plain)
+
+    async def _credentials_of(self, meeting_id: str) -> list[Credential]:
+        ids = await self._r.smembers(self._idx("creds", meeting_id))
+        pipe = self._r.pipeline(transaction=False)
+        for cid in sorted(ids):
+            pipe.hgetall(self._rec(Credential, _s(cid)))
+        return [self._credential(h) for h in await pipe.execute() if h]
+
+    async def replace_credential(
+        self, meeting_id: str, new: Credential | None, now: datetime
+    ) -> None:
+        if new is not None and new.meeting_id != meeting_id:
+            raise ValueError("replace_credential: the new credential is for another meeting")
+        creds = self._idx("creds", meeting_id)
+        claims = [] if new is None else self._cred_claims(new)
+        async with self._r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(creds, *claims)
+                    await self._check_parents(pipe, [self._rec(Meeting, meeting_id)])
+                    if claims and await pipe.exists(*claims):
+                        raise Conflict("already exists")
+                    ids = await pipe.smembers(creds)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    for cid in ids:
+                        # HSETNX: a credential revoked earlier keeps its revoked_at.
+                        pipe.hsetnx(self._rec(Credential, _s(cid)), "rev", codec.micros(now))
+                    if new is not None:
+                        self._write_credential(pipe, new)
+                    await pipe.execute()
+                    return
+                except WatchError:
+                    continue
+
+    async def get_credential_for_meeting(self, meeting_id: str) -> Credential | None:
+        live = [c for c in await self._credentials_of(meeting_id) if c.revoked_at is None]
+        return live[0] if live else None
+
+    async def _redeem(self, index: str, device_digest: str, now: datetime) -> Credential | None:
+        result = await self._redeem_script(
+            keys=[index],
+            args=[
+                codec.micros(now),
+                device_digest,
+                self._rec(Credential, ""),
+                self._uniq("device", ""),
+            ],
+        )
+        if not result:
+            return None
+        return self._credential(dict(zip(result[::2], result[1::2], strict=True)))
+
+    async def redeem_link(
+        self, link_digest: str, device_digest: str, now: datetime
+    ) -> Credential | None:
+        return await self._redeem(self._uniq("link", link_digest), device_digest, now)
+
+    async def redeem_key(
+        self, key_digest: str, device_digest: str, now: datetime
+    ) -> Credential | None:
+        return await self._redeem(self._uniq("gkey", key_digest), device_digest, now)
+
+    async def find_by_device(self, device_digest: str, now: datetime) -> Credential | None:
+        cid = await self._r.get(self._uniq("device", device_digest))
+        if cid is None:
+            return None
+        fields: Any = await self._r.hgetall(self._rec(Credential, _s(cid)))
+        if not fields:
+            return None
+        c = self._credential(fields)
+        usable = c.redeemed_at is not None and c.revoked_at is None and now < c.not_after
+        return c if usable and c.device_digest == device_digest else None
+
+    async def get_meeting_facts(self, meeting_id: str) -> Mapping[str, Any] | None:
+        blob = await self._r.get(f"{self._p}facts:{meeting_id}")
+        return None if blob is None else dict(codec.unpack_value(_b(blob)))
+
+    async def put_meeting_facts(self, meeting_id: str, facts: Mapping[str, Any]) -> None:
+        """Replace the meeting's facts (NotFound if there is no such meeting)."""
+        if not await self._r.exists(self._rec(Meeting, meeting_id)):
+            raise NotFound(f"no Meeting {meeting_id}")
+        await self._r.set(f"{self._p}facts:{meeting_id}", codec.pack_value(facts))
+
+    # -- API keys and audit --------------------------------------------------
+
+    async def add_api_key(self, key: ApiKey) -> None:
+        await self._insert([key])
+
+    async def find_api_key(self, digest: str) -> ApiKey | None:
+        return await self._find(ApiKey, self._uniq("apikey", digest))
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        await self._insert([entry])
+
+    async def list_audit(self, org_id: str, *, team_id: str | None = None) -> list[AuditEntry]:
+        """Entries of the organisation (optionally of one team), by time then id."""
+        ids: list[Any] = list(await self._r.zrange(self._idx("audit", org_id), 0, -1))
+        entries = await self._many(AuditEntry, ids)
+        if team_id is not None:
+            entries = [e for e in entries if e.team_id == team_id]
+        return sorted(entries, key=lambda e: (e.at, e.id))
+
+    # -- the per-team ordered log ----------------------------------------------
+
+    def _log_keys(self, team_id: str) -> tuple[str, str]:
+        return f"{self._p}logseq:{team_id}", f"{self._p}log:{team_id}"
+
+    async def append_log(
+        self,
+        team_id: str,
+        at: datetime,
+        topic: str,
+        kind: str,
+        meeting_id: str | None,
+        data: Mapping[str, Any],
+    ) -> LogEntry:
+        blob = codec.pack_value(
+            {"at": codec.micros(at), "topic": topic, "kind": kind, "m": meeting_id, "data": data}
+        )
+        seq = await self._append_script(keys=list(self._log_keys(team_id)), args=[blob])
+        return self._entry(team_id, int(seq), blob)
+
+    @staticmethod
+    def _entry(team_id: str, seq: int, blob: bytes) -> LogEntry:
+        e = codec.unpack_value(blob)
+        at = codec.from_micros(e["at"])
+        return LogEntry(seq, team_id, at, e["topic"], e["kind"], e["m"], e["data"])
+
+    def _entries(self, team_id: str, raw: Sequence[Any]) -> list[LogEntry]:
+        return [self._entry(team_id, int(sid.split(b"-")[0]), f[b"e"]) for sid, f in raw]
+
+    async def log_since(self, team_id: str, after_seq: int, limit: int = 1000) -> list[LogEntry]:
+        if limit <= 0:
+            return []
+        stream = self._log_keys(team_id)[1]
+        raw: Any = await self._r.xrange(stream, f"({max(after_seq, 0)}-1", "+", count=limit)
+        return self._entries(team_id, raw)
+
+    async def log_bounds(self, team_id: str) -> tuple[int, int]:
+        """As SQLiteStore.log_bounds: (0, 0) if never appended, (highest + 1,
+        highest) when every entry has been trimmed."""
+        counter, stream = self._log_keys(team_id)
+        pipe = self._r.pipeline(transaction=True)
+        pipe.get(counter)
+        pipe.xrange(stream, "-", "+", count=1)
+        highest_raw, first = await pipe.execute()
+        if highest_raw is None:
+            return (0, 0)
+        highest = int(highest_raw)
+        lowest = int(first[0][0].split(b"-")[0]) if first else highest + 1
+        return (lowest, highest)
+
+    async def log_for_meeting(self, team_id: str, meeting_id: str) -> list[LogEntry]:
+        # A scan of the retained log: it is trimmed to a bounded length, and
+        # status survives trimming through the meeting facts, not this.
+        raw: Any = await self._r.xrange(self._log_keys(team_id)[1], "-", "+")
+        return [e for e in self._entries(team_id, raw) if e.meeting_id == meeting_id]
+
+    async def trim_log(self, team_id: str, keep_last: int) -> int:
+        if keep_last < 0:
+            raise ValueError("keep_last must be >= 0")
+        # Exact MAXLEN keeps the newest keep_last entries in one atomic command
+        # (MINID would need the id of the oldest kept entry first: two steps).
+        removed = await self._r.xtrim(
+            self._log_keys(team_id)[1], maxlen=keep_last, approximate=False
+        )
+        return int(removed)
+
+
+if TYPE_CHECKING:  # mypy holds the class to the interface it implements
+
+    def _implements(store: RedisStore) -> Store:
+        return store

@@ -1,0 +1,227 @@
+"""The SQLite schema as an ordered list of migrations.
+
+``MIGRATIONS[i]`` moves a database from version ``i`` to ``i + 1``; the
+current version is the single row of ``schema_version``. SQLiteStore.open()
+applies the missing ones in one transaction, so a crash mid-migration leaves
+the previous version intact. Never edit a published migration: append one.
+
+Conventions (they are what signalling.store.codec produces):
+
+- columns are named after the dataclass fields they hold, so the codec maps
+  rows generically; a field added to a rooms/ model needs a migration adding
+  its column (tests/contract/test_schema.py fails until it exists);
+- timestamps and durations are INTEGER microseconds since the epoch (UTC);
+  exact, sortable and comparable in SQL (the redemption window check);
+- sets, tuples, a meeting's guest and free-form facts are JSON text;
+- staff emails are unique case-insensitively through ``email_norm``
+  (codec.normalise_email, a Unicode casefold: COLLATE NOCASE folds ASCII only);
+- references are foreign keys (a missing parent is NotFound); the log and the
+  audit trail have none, so recording them never fails on a reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+Migration = Sequence[str]
+
+_V1: Migration = (
+    """
+    CREATE TABLE organisations (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE teams (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL REFERENCES organisations(id),
+        name TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        email TEXT NOT NULL,
+        phone TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    )
+    """,
+    "CREATE INDEX teams_by_org ON teams(org_id)",
+    """
+    CREATE TABLE staff (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL REFERENCES organisations(id),
+        team_id TEXT REFERENCES teams(id),
+        role TEXT NOT NULL,
+        email TEXT NOT NULL,
+        email_norm TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        title TEXT NOT NULL,
+        speciality TEXT NOT NULL,
+        contact TEXT NOT NULL,
+        phone TEXT NOT NULL,
+        created_at INTEGER,
+        groups TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX staff_by_team ON staff(team_id)",
+    """
+    CREATE TABLE groups (
+        id TEXT PRIMARY KEY,
+        team_id TEXT NOT NULL REFERENCES teams(id),
+        name TEXT NOT NULL,
+        member_ids TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX groups_by_team ON groups(team_id)",
+    """
+    CREATE TABLE rooms (
+        id TEXT PRIMARY KEY,
+        team_id TEXT NOT NULL REFERENCES teams(id),
+        slug TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        owner_id TEXT REFERENCES staff(id),
+        show_position INTEGER NOT NULL,
+        capacity INTEGER NOT NULL
+    )
+    """,
+    "CREATE INDEX rooms_by_team ON rooms(team_id)",
+    """
+    CREATE TABLE meeting_types (
+        id TEXT PRIMARY KEY,
+        team_id TEXT NOT NULL REFERENCES teams(id),
+        label TEXT NOT NULL,
+        duration INTEGER NOT NULL,
+        colour TEXT NOT NULL,
+        online_bookable INTEGER NOT NULL,
+        known_patients_only INTEGER NOT NULL,
+        kinds TEXT NOT NULL,
+        address TEXT NOT NULL,
+        instructions TEXT NOT NULL,
+        description TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX meeting_types_by_team ON meeting_types(team_id)",
+    """
+    CREATE TABLE meetings (
+        id TEXT PRIMARY KEY,
+        team_id TEXT NOT NULL REFERENCES teams(id),
+        host_id TEXT NOT NULL REFERENCES staff(id),
+        room_id TEXT NOT NULL REFERENCES rooms(id),
+        type_id TEXT REFERENCES meeting_types(id),
+        guest TEXT NOT NULL,
+        duration INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        start INTEGER,
+        proposed_slots TEXT NOT NULL,
+        description TEXT NOT NULL,
+        series_id TEXT,
+        cancelled_at INTEGER,
+        cancelled_by TEXT,
+        review TEXT,
+        review_rating INTEGER,
+        summary TEXT
+    )
+    """,
+    "CREATE INDEX meetings_by_team_start ON meetings(team_id, start, id)",
+    """
+    CREATE TABLE credentials (
+        id TEXT PRIMARY KEY,
+        meeting_id TEXT NOT NULL REFERENCES meetings(id),
+        team_id TEXT NOT NULL,
+        room_id TEXT NOT NULL,
+        link_digest TEXT NOT NULL UNIQUE,
+        key_digest TEXT NOT NULL UNIQUE,
+        not_before INTEGER NOT NULL,
+        not_after INTEGER NOT NULL,
+        revoked_at INTEGER,
+        redeemed_at INTEGER,
+        device_digest TEXT
+    )
+    """,
+    # A meeting has at most one live credential: replace_credential revokes
+    # the old one before adding the new, in one transaction.
+    """
+    CREATE UNIQUE INDEX credentials_live_per_meeting
+        ON credentials(meeting_id) WHERE revoked_at IS NULL
+    """,
+    "CREATE INDEX credentials_by_device ON credentials(device_digest)",
+    """
+    CREATE TABLE meeting_facts (
+        meeting_id TEXT PRIMARY KEY REFERENCES meetings(id),
+        facts TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        team_id TEXT NOT NULL REFERENCES teams(id),
+        label TEXT NOT NULL,
+        digest TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    )
+    """,
+    """
+    CREATE TABLE audit (
+        id TEXT PRIMARY KEY,
+        at INTEGER NOT NULL,
+        actor_id TEXT NOT NULL,
+        org_id TEXT NOT NULL,
+        team_id TEXT,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX audit_by_org ON audit(org_id, at, id)",
+    # The per-team log. seq comes from log_counters, which only ever grows, so
+    # a seq is never reused after trim_log deleted the rows that held it.
+    """
+    CREATE TABLE log_counters (
+        team_id TEXT PRIMARY KEY,
+        last_seq INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE log (
+        team_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        topic TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        meeting_id TEXT,
+        data TEXT NOT NULL,
+        PRIMARY KEY (team_id, seq)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX log_by_meeting ON log(team_id, meeting_id, seq)",
+    # append_log computes seq as last_seq + 1 inside its INSERT; this keeps
+    # the counter in step within that same statement (hence transaction).
+    """
+    CREATE TRIGGER log_counters_follow AFTER INSERT ON log BEGIN
+        INSERT INTO log_counters (team_id, last_seq) VALUES (NEW.team_id, NEW.seq)
+            ON CONFLICT (team_id) DO UPDATE SET last_seq = NEW.seq;
+    END
+    """,
+)
+
+#: every migration, oldest first; the schema version is len(MIGRATIONS)
+MIGRATIONS: tuple[Migration, ...] = (_V1,)
+
+#: the version a fully migrated database is at
+LATEST_VERSION = len(MIGRATIONS)
+
+#: record tables, by rooms/ dataclass name (used by the store and the schema test)
+TABLES: dict[str, str] = {
+    "Organisation": "organisations",
+    "Team": "teams",
+    "StaffAccount": "staff",
+    "Group": "groups",
+    "Room": "rooms",
+    "MeetingType": "meeting_types",
+    "Meeting": "meetings",
+    "Credential": "credentials",
+    "ApiKey": "api_keys",
+    "AuditEntry": "audit",
+}
