@@ -98,6 +98,7 @@ def _extensions() -> list[Extension]:
         "signalling.pages",
         "signalling.scheduler",
         "signalling.webhooks",
+        "signalling.cluster",
     ):
         try:
             module = __import__(module_name, fromlist=["setup"])

@@ -51,6 +51,15 @@ log = structlog.get_logger("vestibule.hub")
 FLOOD_CLOSE_AFTER = 100
 
 
+class Placement(Protocol):
+    """Where rooms live when several nodes share Redis (signalling.cluster)."""
+
+    async def claim(self, room_id: str) -> str | None:
+        """None if this node owns (or now took) the room; else the owner's URL."""
+
+    def release_if_empty(self, room_id: str) -> None: ...
+
+
 class MediaChecks(Protocol):
     """What the hub needs of the media-check integration (signalling.checks)."""
 
@@ -59,6 +68,14 @@ class MediaChecks(Protocol):
 
 
 Handler = Callable[["Hub", Session, Any], Awaitable[None]]
+
+
+class RoomElsewhere(Exception):
+    """The room is owned by another node; the client reconnects to ``url``."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
 
 
 class Hub:
@@ -78,6 +95,7 @@ class Hub:
         self.recorder = recorder
         self.admission = admission
         self.checks: MediaChecks | None = None
+        self.placement: Placement | None = None
         self.sessions = SessionRegistry(settings.resume_window, self._expired)
         self.rooms: dict[str, RoomRuntime] = {}
         self.connections: set[Connection] = set()
@@ -172,6 +190,17 @@ class Hub:
             if not isinstance(hello, p.Hello):
                 raise Unauthorized("send hello first")
             session = await self._admit(request, conn, hello)
+        except RoomElsewhere as moved:
+            await conn.send(
+                {
+                    "type": "goaway",
+                    "reason": "room_elsewhere",
+                    "url": moved.url,
+                    "reconnect_after": 0,
+                }
+            )
+            await conn.close(CloseCode.TRY_AGAIN_LATER, "room_elsewhere")
+            return None
         except VestibuleError as err:
             # Nothing is usable before a successful hello: every failure closes.
             await self._fail(conn, err, p.ref_of(msg.data, binary=conn.binary))
@@ -194,6 +223,12 @@ class Hub:
             hello, cookie_staff=cookie_staff, address=address, now=now
         )
         who = admitted.who
+        if self.placement is not None:
+            owner = await self.placement.claim(who.room.id)
+            if owner is not None:
+                # The room lives on another node: all of a room's people meet on one
+                # node, so relay never crosses Redis (docs/decisions.md).
+                raise RoomElsewhere(owner)
         resume = secrets.token_urlsafe(24)
         existing = self.sessions.get(who.participant)
         if existing is not None:
@@ -404,6 +439,8 @@ class Hub:
             if runtime.empty:
                 del self.rooms[runtime.room.id]
                 self.metrics.rooms.set(len(self.rooms))
+                if self.placement is not None:
+                    self.placement.release_if_empty(runtime.room.id)
         if session.conn is not None:
             session.conn.close_soon(CloseCode.NORMAL, reason)
 
