@@ -251,7 +251,7 @@ class Hub:
             self.sessions.add(session)
             self.sessions.attach(session, conn)
             self.metrics.sessions.set(len(self.sessions))
-            self._presence(session, PresenceKind.ENTERED)
+            self.record(session, PresenceKind.ENTERED)
         conn.bound.update(
             team=who.team_id, room=who.room.id, meeting=who.meeting_id, participant=who.participant
         )
@@ -399,7 +399,8 @@ class Hub:
 
     # -- lifecycle helpers -----------------------------------------------------------
 
-    def _presence(self, session: Session, kind: PresenceKind, **detail: Any) -> None:
+    def record(self, session: Session, kind: PresenceKind, **detail: Any) -> None:
+        """Record a presence event about this session in its team's log."""
         who = session.who
         self.recorder.record(
             PresenceEvent(
@@ -449,7 +450,7 @@ class Hub:
         if session.joined and runtime is not None and session.pid in runtime.state.people:
             await runtime.apply(lobby.Leave(session.pid), self.clock.now())
         else:
-            self._presence(session, PresenceKind.LEFT)
+            self.record(session, PresenceKind.LEFT)
         self._end(session, CloseReason.LEFT)
 
     def _expired(self, session: Session) -> None:
@@ -502,7 +503,7 @@ async def _on_call_state(hub: Hub, session: Session, msg: p.CallState) -> None:
     if runtime is None or session.pid not in runtime.in_call:
         raise Forbidden("you are not in the call")
     kind = PresenceKind.CALL_CONNECTED if msg.state == "connected" else PresenceKind.CALL_FAILED
-    hub._presence(session, kind, peer=msg.peer)
+    hub.record(session, kind, peer=msg.peer)
 
 
 def _host_command(build: Callable[[str, Any], lobby.Command]) -> Handler:

@@ -63,12 +63,19 @@ def notice_body(payload: lobby.Payload, indicator: Callable[[str | None], str]) 
                         "name": e.name,
                         "meeting": e.meeting_id,
                         "since": e.since.timestamp(),
-                        "indicator": indicator(e.meeting_id),
+                        "indicator": _waiting_indicator(indicator, e.meeting_id),
                     }
                     for e in entries
                 ],
             }
     raise AssertionError(f"unhandled notice {payload!r}")  # pragma: no cover
+
+
+def _waiting_indicator(indicator: Callable[[str | None], str], meeting_id: str | None) -> str:
+    # Someone in the queue has entered, whatever the (asynchronously written) log
+    # has caught up with so far.
+    value = indicator(meeting_id)
+    return "entered" if value == "not_entered" else value
 
 
 class RoomRuntime:
