@@ -78,6 +78,12 @@ _KIND_RANK: Mapping[PresenceKind, int] = MappingProxyType(
 #: kinds after which the participant is no longer in the meeting's rooms.
 #: MOVED is not one: the moved guest arrives in the target room at once.
 _GONE = frozenset({PresenceKind.LEFT, PresenceKind.DENIED})
+#: latest events that mean "in the call" (a peer's own connection reports come
+#: from inside the call)
+_IN_CALL = frozenset(
+    {PresenceKind.ADMITTED, PresenceKind.IN_CALL, PresenceKind.CALL_CONNECTED,
+     PresenceKind.CALL_FAILED}
+)
 
 #: the two sides of a meeting
 _SIDES = (Role.HOST, Role.GUEST)
@@ -98,6 +104,10 @@ class Mark:
     @property
     def present(self) -> bool:
         return self.kind not in _GONE
+
+    @property
+    def in_call(self) -> bool:
+        return self.kind in _IN_CALL
 
 
 _KIND_BY_RANK: Mapping[int, PresenceKind] = MappingProxyType(
@@ -133,6 +143,14 @@ class MeetingFacts:
 
     def _present(self, role: Role) -> bool:
         return any(m.role is role and m.present for m in self.latest.values())
+
+    def _in_call(self, role: Role) -> bool:
+        return any(m.role is role and m.in_call for m in self.latest.values())
+
+    @property
+    def in_call_together(self) -> bool:
+        """A host and the guest are both in the call now (the meeting is live)."""
+        return self._in_call(Role.HOST) and self._in_call(Role.GUEST)
 
     @property
     def host_entered(self) -> bool:
@@ -293,7 +311,8 @@ def meeting_status(
     ====  ==============  =====================================================
     1     cancelled       the meeting was cancelled (whatever happened)
     2     planning        no start chosen yet (proposed slots only)
-    3     live            a host and the guest are both present now
+    3     live            a host and the guest are both in the call now ("in
+                          progress": a host with the guest still queued is not)
     4     failed          both entered, (met or over), never connected, and
                           both a host and the guest reported call failure
     5     completed       both entered and (met or over)
@@ -312,7 +331,7 @@ def meeting_status(
         return StatusDecision(MeetingStatus.CANCELLED)
     if meeting.start is None:
         return StatusDecision(MeetingStatus.PLANNING)
-    if facts.host_present and facts.guest_present:
+    if facts.in_call_together:
         return StatusDecision(MeetingStatus.LIVE)
     over_at = meeting.start + meeting.duration + grace
     over = now >= over_at

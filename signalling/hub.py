@@ -137,7 +137,10 @@ class Hub:
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(
-            max_msg_size=self.settings.max_message,
+            # aiohttp closes 1009 on its own past max_msg_size, with no error the
+            # client could read; it reads up to twice our limit so the hub answers
+            # too_large itself first (a frame past even that is just closed).
+            max_msg_size=2 * self.settings.max_message,
             compress=False,
             heartbeat=self.settings.heartbeat,
             decode_text=False,
@@ -185,6 +188,10 @@ class Hub:
             return None
         started = time.perf_counter()
         conn.binary = msg.type is WSMsgType.BINARY
+        if len(msg.data) > self.settings.max_message:
+            await self._fail(conn, TooLarge(), None)
+            await conn.close(CloseCode.TOO_LARGE, CloseReason.TOO_LARGE)
+            return None
         try:
             hello = p.parse(msg.data, binary=conn.binary)
             if not isinstance(hello, p.Hello):
@@ -359,6 +366,10 @@ class Hub:
             kind = msg.type
             if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
                 binary = kind is WSMsgType.BINARY
+                if len(msg.data) > self.settings.max_message:
+                    await self._fail(conn, TooLarge(), None)
+                    await conn.close(CloseCode.TOO_LARGE, CloseReason.TOO_LARGE)
+                    return
                 wait = bucket.take()
                 if wait:
                     rejected += 1
@@ -516,6 +527,18 @@ def _host_command(build: Callable[[str, Any], lobby.Command]) -> Handler:
     return handler
 
 
+async def _on_deny(hub: Hub, session: Session, msg: p.Deny) -> None:
+    """Deny, and revoke the guest's credential: denied is final (DESIGN.md's
+    lifecycle), so neither the link nor the rejoin secret lets them queue again."""
+    runtime = hub.rooms.get(session.who.room.id)
+    if runtime is None or not session.joined or session.who.role is not Role.HOST:
+        raise NotHost()
+    person = runtime.state.people.get(msg.participant)
+    await runtime.apply(lobby.Deny(session.pid, msg.participant), hub.clock.now())
+    if person is not None and person.meeting_id is not None and person.role is Role.GUEST:
+        await hub.store.replace_credential(person.meeting_id, None, hub.clock.now())
+
+
 async def _on_move(hub: Hub, session: Session, msg: p.Move) -> None:
     runtime = hub.rooms.get(session.who.room.id)
     if runtime is None or not session.joined or session.who.role is not Role.HOST:
@@ -576,7 +599,7 @@ _HANDLERS: dict[type, Handler] = {
     p.CallState: _on_call_state,
     p.Admit: _host_command(lambda by, m: lobby.Admit(by, m.participant)),
     p.AdmitAll: _host_command(lambda by, m: lobby.AdmitAll(by)),
-    p.Deny: _host_command(lambda by, m: lobby.Deny(by, m.participant)),
+    p.Deny: _on_deny,
     p.PutBack: _host_command(lambda by, m: lobby.PutBack(by, m.participant)),
     p.Say: _host_command(lambda by, m: lobby.Say(by, m.text)),
     p.Move: _on_move,

@@ -72,7 +72,12 @@ def status_at(now: datetime, *events: PresenceEvent, meeting: Meeting = MEETING)
 
 
 BOTH_IN = (ev(K.ENTERED, "h1", T), ev(K.ENTERED, "g1", T), ev(K.WAITING, "g1", T + MINUTE))
-MET = (*BOTH_IN, ev(K.ADMITTED, "g1", START), ev(K.IN_CALL, "g1", START))
+MET = (
+    *BOTH_IN,
+    ev(K.IN_CALL, "h1", T),
+    ev(K.ADMITTED, "g1", START),
+    ev(K.IN_CALL, "g1", START),
+)
 
 
 # -- guest indicator ----------------------------------------------------------------
@@ -134,9 +139,14 @@ def test_cancelled_wins_over_everything() -> None:
     assert status_at(OVER + HOUR, meeting=cancelled).status is MeetingStatus.CANCELLED
 
 
-def test_live_while_host_and_guest_are_both_present() -> None:
-    assert status_at(START, *BOTH_IN) == StatusDecision(MeetingStatus.LIVE)
+def test_live_while_host_and_guest_are_both_in_the_call() -> None:
+    assert status_at(START, *MET) == StatusDecision(MeetingStatus.LIVE)
     assert status_at(OVER + HOUR, *MET) == StatusDecision(MeetingStatus.LIVE)
+
+
+def test_not_live_while_the_guest_still_waits() -> None:
+    host_in = ev(K.IN_CALL, "h1", T)
+    assert status_at(START, *BOTH_IN, host_in).status is MeetingStatus.STARTING_SOON
 
 
 def test_a_guest_who_left_is_not_present() -> None:
@@ -150,9 +160,10 @@ def test_a_denied_guest_is_not_present() -> None:
     assert decision.status is MeetingStatus.STARTING_SOON
 
 
-def test_a_moved_guest_is_still_present() -> None:
-    decision = status_at(START, *BOTH_IN, ev(K.MOVED, "g1", T + 2 * MINUTE))
-    assert decision.status is MeetingStatus.LIVE
+def test_a_guest_moved_out_of_the_call_is_not_in_it() -> None:
+    decision = status_at(START + MINUTE, *MET, ev(K.MOVED, "g1", START + MINUTE))
+    # they met, so the meeting took place; the guest now waits elsewhere
+    assert decision.status is MeetingStatus.COMPLETED
 
 
 def test_completed_once_they_met_and_one_left() -> None:
