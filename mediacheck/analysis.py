@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from av import AudioFrame, VideoFrame
 
-from mediacheck.verdict import BLACK_LUMA_MAX
+from mediacheck.verdict import BLACK_LUMA_MAX, BLACK_PEAK_LUMA_MAX
 
 #: Luma samples across / down a frame: ~3,000 points cost ~0.3 ms per frame in pure
 #: Python and still see a covered lens or a frozen picture reliably.
@@ -90,7 +90,7 @@ class VideoAnalyser:
         stats = self.stats
         stats.frames += 1
         stats.width, stats.height = frame.width, frame.height
-        if grid and sum(grid) / len(grid) < BLACK_LUMA_MAX:
+        if grid and sum(grid) / len(grid) < BLACK_LUMA_MAX and max(grid) <= BLACK_PEAK_LUMA_MAX:
             stats.black_frames += 1
         if self._previous is not None and (
             mean_abs_diff(grid, self._previous) < FROZEN_MAX_MEAN_DIFF

@@ -23,6 +23,12 @@ BLACK_FRAME_SHARE_FAIL = 1 / 3
 #: A frame is black when the mean luma of its Y plane is below this (0-255 scale).
 #: testrtc's black-frame check uses a mean-luma threshold of 20.
 BLACK_LUMA_MAX = 20.0
+#: ...and no sample of it is brighter than this. A covered lens is dark
+#: everywhere; a dim picture with a bright object (Chromium's fake camera, a
+#: face lit by a screen in a dark room) is not black even when its mean is low.
+#: libwebrtc's own tests accept luma up to 48 as "black" (media/base
+#: fakevideorenderer.cc: "Largest value observed is 34").
+BLACK_PEAK_LUMA_MAX = 48
 #: Below 5 frames per second the video is unusable (testrtc's camera test minimum,
 #: as issue 4 specifies).
 FPS_FAIL = 5.0

@@ -76,7 +76,9 @@ def _decode(token: str, secret: str, now: datetime, typ: str | None) -> dict[str
             token,
             secret,
             algorithms=_ALGORITHMS,
-            options={"require": ["sub", "exp"], "verify_exp": False},
+            # expiry is checked below against the server's (injectable) clock, so PyJWT
+            # must not check exp or iat against its own
+            options={"require": ["sub", "exp"], "verify_exp": False, "verify_iat": False},
         )
     except jwt.PyJWTError:
         raise TokenInvalid() from None

@@ -43,6 +43,28 @@ def test_black_frames_are_counted() -> None:
     assert (analyser.stats.width, analyser.stats.height) == (320, 240)
 
 
+def test_a_dim_frame_with_a_bright_object_is_not_black() -> None:
+    # Chromium's fake camera: mostly dark (mean luma ~7-41) with a bright shape moving.
+    width, height = 320, 240
+    dark = bytearray([8]) * (width * height)
+    for y in range(100, 140):  # a bright 40x40 square
+        dark[y * width + 140 : y * width + 180] = bytes([235]) * 40
+    frame = VideoFrame(width=width, height=height)
+    luma = frame.planes[0]
+    rows = [
+        bytes(dark[y * width : (y + 1) * width]) + bytes(luma.line_size - width)
+        for y in range(height)
+    ]
+    luma.update(b"".join(rows)[: luma.buffer_size])
+    assert sum(luma_grid(frame)) / len(luma_grid(frame)) < 20  # dim on average...
+    analyser = VideoAnalyser()
+    analyser.add(frame)
+    assert analyser.stats.black_frames == 0  # ...but not a covered lens
+    analyser.add(video_frame(40))  # uniformly dark grey: not black either (mean >= 20)
+    analyser.add(video_frame(12))  # uniformly near-black: black
+    assert analyser.stats.black_frames == 1
+
+
 def test_identical_frames_count_as_frozen_and_changing_ones_do_not() -> None:
     pattern = bytes(range(256))
     frozen, moving = VideoAnalyser(), VideoAnalyser()
