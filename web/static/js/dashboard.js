@@ -1,0 +1,218 @@
+// dashboard.html: the meetings dashboard, live.
+//
+// Opens /ws/dashboard (the session cookie authenticates), subscribes with a scope,
+// renders the snapshot and then applies `presence` and `meeting` events. It keeps the
+// last `seq` it applied and resubscribes with `since` after a reconnect, so nothing is
+// missed; a `fresh` snapshot replaces everything it holds.
+
+import { api } from "./api.js";
+import { byId, formatWhen, h, setChildren } from "./dom.js";
+import { indicatorElement, statusElement } from "./indicator.js";
+import { Signalling } from "./signalling.js";
+import { firstList, requireStaff } from "./staffpage.js";
+
+const me = await requireStaff();
+const status = byId("status");
+const alert = byId("alert");
+const tbody = byId("meetings");
+const meetings = new Map();
+let scope = localStorage.getItem("vestibule.dashboard.scope") === "everyone" ? "everyone" : "my";
+let lastSeq = null;
+let socket = null;
+let refetchTimer = 0;
+
+function sortKey(m) {
+  const t = m.start ? Date.parse(m.start) : Number.NEGATIVE_INFINITY;
+  return Number.isNaN(t) ? Number.NEGATIVE_INFINITY : t;
+}
+
+function row(m) {
+  const guest = m.guest || {};
+  const type = m.type || null;
+  const minutes = m.duration ? Math.round(m.duration / 60) : null;
+  return h(
+    "tr",
+    { dataset: { meeting: m.id, status: m.status || "", indicator: m.indicator || "" } },
+    h("td", {}, m.start ? formatWhen(m.start) : "To be chosen", minutes ? h("small", {}, `${minutes} min`) : null),
+    h("td", {}, guest.name || "—", guest.email ? h("small", {}, guest.email) : null, m.description ? h("small", {}, m.description) : null),
+    h("td", {}, m.guest_key ? h("span", { class: "secret" }, m.guest_key) : "—"),
+    h("td", {}, type ? h("span", { class: "type-badge" }, swatch(type.colour), type.label || "") : "—"),
+    h("td", { class: "status-cell" }, statusElement(m.status)),
+    h("td", { class: "indicator-cell" }, indicatorElement(m.indicator)),
+    h("td", {}, m.room ? h("a", { href: `/r/${encodeURIComponent(m.room)}` }, "Open room") : "—"),
+  );
+}
+
+/** The type's colour square, set through the CSSOM (the CSP forbids style attributes). */
+function swatch(colour) {
+  const el = h("span", { class: "swatch", "aria-hidden": "true" });
+  el.style.backgroundColor = safeColour(colour);
+  return el;
+}
+
+/** Only #rgb / #rrggbb colours are used. */
+function safeColour(colour) {
+  return /^#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?$/.test(colour || "") ? colour : "#8a99a6";
+}
+
+function render() {
+  const list = [...meetings.values()].sort((a, b) => sortKey(b) - sortKey(a));
+  if (!list.length) {
+    setChildren(tbody, h("tr", {}, h("td", { colspan: 7, class: "hint" }, "No meetings to show.")));
+    return;
+  }
+  setChildren(tbody, list.map(row));
+}
+
+function upsert(m) {
+  meetings.set(m.id, { ...(meetings.get(m.id) || {}), ...m });
+}
+
+/** Meeting changes other than status carry no full record: reload the list (debounced). */
+function refetchSoon() {
+  clearTimeout(refetchTimer);
+  refetchTimer = setTimeout(async () => {
+    try {
+      const body = await api("GET", `/api/meetings?scope=${scope}&sort=-start`);
+      meetings.clear();
+      for (const m of firstList(body)) upsert(m);
+      render();
+    } catch (err) {
+      alert.textContent = err.message;
+    }
+  }, 200);
+}
+
+function applyEvent(msg) {
+  if (typeof msg.seq === "number") {
+    if (lastSeq !== null && msg.seq <= lastSeq) return; // already applied (replayed after since)
+    lastSeq = msg.seq;
+  }
+  document.body.dataset.seq = String(lastSeq);
+  const m = meetings.get(msg.meeting);
+  if (msg.type === "presence") {
+    if (m && msg.indicator) {
+      m.indicator = msg.indicator;
+      render();
+    }
+    return;
+  }
+  if (m && msg.status) {
+    m.status = msg.status;
+    render();
+  }
+  if (msg.change && msg.change !== "status_changed") refetchSoon();
+}
+
+function subscribe() {
+  socket?.finish();
+  socket = new Signalling({ path: "/ws/dashboard", hello: () => null });
+  socket.on("open", () => {
+    const msg = { type: "subscribe", scope };
+    if (lastSeq !== null) msg.since = lastSeq;
+    socket.send(msg);
+  });
+  socket.on("snapshot", (msg) => {
+    if (msg.fresh || lastSeq === null) {
+      meetings.clear();
+      for (const m of msg.meetings || []) upsert(m);
+    }
+    lastSeq = msg.seq;
+    document.body.dataset.seq = String(lastSeq);
+    document.body.dataset.live = "true";
+    status.textContent = "Live";
+    render();
+  });
+  socket.on("presence", applyEvent);
+  socket.on("meeting", applyEvent);
+  socket.on("state", (state) => {
+    if (state === "reconnecting") {
+      document.body.dataset.live = "false";
+      status.textContent = "Connection lost. Reconnecting…";
+    }
+  });
+  socket.on("error", (msg) => {
+    if (msg.code === "unauthorized") location.assign("/login?next=/dashboard");
+    else alert.textContent = msg.message || msg.code;
+  });
+  socket.on("closed", () => {
+    status.textContent = "Not live: reload the page to see changes.";
+  });
+  socket.start();
+}
+
+function setScope(next) {
+  scope = next;
+  localStorage.setItem("vestibule.dashboard.scope", scope);
+  byId("scope-my").setAttribute("aria-pressed", String(scope === "my"));
+  byId("scope-everyone").setAttribute("aria-pressed", String(scope === "everyone"));
+  lastSeq = null;
+  subscribe();
+}
+byId("scope-my").addEventListener("click", () => setScope("my"));
+byId("scope-everyone").addEventListener("click", () => setScope("everyone"));
+
+// -- new meeting ------------------------------------------------------------------
+
+const rooms = me.rooms || [];
+setChildren(byId("nm-room"), rooms.map((r) => h("option", { value: r.slug }, r.name || r.slug)));
+const own = rooms.find((r) => r.owner === me.staff.id || r.owner_id === me.staff.id);
+if (own) byId("nm-room").value = own.slug;
+setChildren(byId("rooms-line"), rooms.length ? ["Your rooms: ", ...rooms.flatMap((r, i) => [i ? ", " : "", h("a", { href: `/r/${encodeURIComponent(r.slug)}` }, r.name || r.slug)])] : null);
+api("GET", "/api/meeting-types")
+  .then((body) => {
+    const types = firstList(body);
+    for (const t of types) byId("nm-type").append(h("option", { value: t.id }, t.label || t.id));
+    if (types.length) byId("nm-type").value = types[0].id;
+  })
+  .catch(() => {});
+
+function defaultStart() {
+  // The next quarter hour: links open 15 minutes before the start.
+  const d = new Date(Date.now() + 15 * 60000);
+  d.setMinutes(Math.ceil(d.getMinutes() / 15) * 15, 0, 0);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+byId("nm-start").value = defaultStart();
+
+byId("new-meeting").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const button = byId("nm-submit");
+  const out = byId("new-credentials");
+  alert.textContent = "";
+  button.disabled = true;
+  const body = {
+    room: byId("nm-room").value,
+    guest: { name: byId("nm-name").value.trim(), email: byId("nm-email").value.trim(), phone: byId("nm-phone").value.trim() },
+    description: byId("nm-description").value.trim(),
+    start: new Date(byId("nm-start").value).toISOString(),
+    duration: Number(byId("nm-duration").value) * 60,
+  };
+  if (byId("nm-type").value) body.type = byId("nm-type").value;
+  try {
+    const created = firstList(await api("POST", "/api/meetings", body));
+    const first = created[0] || {};
+    const link = first.link ? new URL(first.link, location.origin).href : "";
+    setChildren(
+      out,
+      h("strong", {}, "Meeting created. Send these to the guest now: they are shown only once."),
+      h("p", {}, "Link: ", h("span", { class: "secret", id: "new-link" }, link)),
+      h("p", {}, "Guest key: ", h("span", { class: "secret", id: "new-key" }, first.guest_key || "")),
+      h("button", { type: "button", class: "small secondary", onclick: () => navigator.clipboard?.writeText(link) }, "Copy link"),
+    );
+    out.hidden = false;
+    out.focus();
+    event.target.reset();
+    byId("nm-start").value = defaultStart();
+    if (own) byId("nm-room").value = own.slug;
+    for (const m of created) if (m.id && !meetings.has(m.id)) upsert(m);
+    render();
+  } catch (err) {
+    alert.textContent = err.message || "The meeting could not be created.";
+  } finally {
+    button.disabled = false;
+  }
+});
+
+setScope(scope);

@@ -1,0 +1,394 @@
+// The patient's way in, shared by join.html (a link token) and room.html (a guest key):
+//
+//   name -> check -> waiting <-> call -> ended
+//     (name: the name, and the key on a room page; check: the media check, with Retry;
+//      waiting: the queue, on hold after the last host left; ended: left, denied, error)
+//
+// The rejoin secret from `welcome` is kept in localStorage per credential so a reload
+// on the same device comes back (hello with the credential + rejoin); the resume secret
+// lives in sessionStorage and is used by Signalling to reconnect a dropped socket.
+
+import { Call } from "./call.js";
+import { h, setChildren, showStep } from "./dom.js";
+import { bindToggle, openCamera, stopStream } from "./media.js";
+import { PHASES, runMediaCheck, verdictHeadline } from "./mediacheck.js";
+import { Signalling } from "./signalling.js";
+
+const UNIFORM_ERROR =
+  "This link or key cannot be used. It may have expired, been used on another device, " +
+  "or been typed incorrectly. Please contact your clinic for a new one.";
+
+// How long to wait after a rejoin welcome for the server to replay our place: it sends
+// it immediately after welcome on the same socket, so a second is ample even on a slow link.
+const PLACE_REPLAY_MS = 1500;
+
+function normaliseKey(key) {
+  return key.toUpperCase().replace(/[\s-]/g, "");
+}
+
+function loadRejoin(key) {
+  try {
+    return JSON.parse(localStorage.getItem(key) || "null");
+  } catch {
+    return null;
+  }
+}
+
+function reasonText(reason) {
+  if (typeof reason === "string") return reason;
+  return reason?.message || reason?.code || "";
+}
+
+function buildView(mode) {
+  const video = () => h("video", { class: "preview", autoplay: true, muted: true, playsinline: true, "aria-label": "Your camera preview" });
+  const nameInput = h("input", { id: "guest-name", name: "name", type: "text", autocomplete: "name", maxlength: 80, required: true, value: "" });
+  const keyInput = mode === "key"
+    ? h("input", { id: "guest-key", name: "guest_key", type: "text", autocomplete: "off", autocapitalize: "characters", spellcheck: "false", maxlength: 32, required: true })
+    : null;
+  const view = {
+    status: h("p", { class: "status", role: "status", "aria-live": "polite", id: "status" }),
+    alert: h("div", { class: "alert", role: "alert", id: "alert" }),
+    previewName: video(),
+    previewCheck: video(),
+    previewWaiting: h("video", { class: "preview small", autoplay: true, muted: true, playsinline: true, "aria-label": "Your camera preview" }),
+    cameraNote: h("p", { class: "hint", id: "camera-note" }),
+    nameInput,
+    keyInput,
+    form: null,
+    phases: h("ol", { class: "phases", id: "check-phases" }, PHASES.map(([phase, text]) => h("li", { dataset: { phase } }, text))),
+    verdict: h("div", { class: "verdict", id: "check-verdict", hidden: true, tabindex: "-1" }),
+    retry: h("button", { type: "button", class: "secondary", id: "check-retry", hidden: true }, "Retry the check"),
+    proceed: h("button", { type: "button", id: "enter-waiting", hidden: true }, "Enter the waiting room"),
+    waitingTitle: h("h1", {}, "You are in the waiting room"),
+    waitingText: h("p", { id: "waiting-text" }),
+    position: h("p", { id: "waiting-position" }),
+    hostMessage: h("div", { class: "notice", id: "host-message", "aria-live": "polite" }),
+    instructions: h("div", { class: "card", id: "instructions", hidden: true }),
+    stage: h("div", { class: "stage", id: "stage" }),
+    selfVideo: h("video", { autoplay: true, muted: true, playsinline: true, "aria-label": "Your own video" }),
+    mute: h("button", { type: "button", class: "secondary", id: "toggle-mic", "aria-pressed": "false" }),
+    camera: h("button", { type: "button", class: "secondary", id: "toggle-camera", "aria-pressed": "false" }),
+    leaveCall: h("button", { type: "button", class: "danger", id: "leave-call" }, "Leave"),
+    leaveWaiting: h("button", { type: "button", class: "danger", id: "leave-waiting" }, "Leave the waiting room"),
+    endedTitle: h("h1", { id: "ended-title" }),
+    endedText: h("p", { id: "ended-text" }),
+    endedActions: h("div", { class: "actions" }),
+  };
+  view.form = h(
+    "form",
+    { id: "name-form", novalidate: false },
+    keyInput && [h("label", { for: "guest-key" }, "Guest key"), h("p", { class: "hint" }, "The short code from your appointment email, for example 7KQ4-MZ9P."), keyInput],
+    h("label", { for: "guest-name" }, "Your name"),
+    h("p", { class: "hint" }, "This is the name your clinician will see."),
+    nameInput,
+    h("div", { class: "actions" }, h("button", { type: "submit", id: "name-continue" }, "Continue")),
+  );
+  view.stage.append(h("div", { class: "tile self" }, view.selfVideo, h("span", { class: "name" }, "You")));
+
+  view.root = h(
+    "div",
+    { id: "patient" },
+    view.status,
+    view.alert,
+    h("section", { class: "card", dataset: { step: "name" }, "aria-labelledby": "name-title" },
+      h("h1", { id: "name-title" }, mode === "key" ? "Enter your guest key" : "Join your video appointment"),
+      view.previewName, view.cameraNote, view.form),
+    h("section", { class: "card", dataset: { step: "check" }, hidden: true },
+      h("h1", {}, "Checking your camera and microphone"),
+      h("p", { class: "hint" }, "This takes a few seconds. Please look at the camera and say something."),
+      view.previewCheck, view.phases, view.verdict,
+      h("div", { class: "actions" }, view.proceed, view.retry)),
+    h("section", { class: "card", dataset: { step: "waiting" }, hidden: true },
+      view.waitingTitle, view.waitingText, view.position, view.hostMessage, view.instructions,
+      view.previewWaiting,
+      h("div", { class: "actions" }, view.leaveWaiting)),
+    h("section", { dataset: { step: "call" }, hidden: true, "aria-labelledby": "call-title" },
+      h("h1", { id: "call-title" }, "Your video appointment"),
+      view.stage,
+      h("div", { class: "call-bar" }, view.mute, view.camera, view.leaveCall)),
+    h("section", { class: "card", dataset: { step: "ended" }, hidden: true },
+      view.endedTitle, view.endedText, view.endedActions),
+  );
+  return view;
+}
+
+/**
+ * Run the patient flow inside `container`.
+ * @param {HTMLElement} container
+ * @param {{mode: "link", token: string} | {mode: "key", room: string}} credential
+ */
+export function startPatient(container, credential) {
+  const view = buildView(credential.mode);
+  container.replaceChildren(view.root);
+  const root = view.root;
+  let stream = null;
+  let socket = null;
+  let call = null;
+  let selfId = "";
+  let iceServers = [];
+  let phase = "name";
+  let rejoinKey = credential.mode === "link" ? `vestibule.rejoin.${credential.token}` : "";
+  let guestKey = "";
+  let guestName = "";
+
+  const say = (text) => { view.status.textContent = text; };
+  const fail = (text) => { view.alert.textContent = text; };
+  const go = (step) => {
+    phase = step;
+    // The call uses the full width for two videos; every other step reads best narrow.
+    container.classList.toggle("narrow", step !== "call");
+    showStep(root, step);
+  };
+
+  function attachPreview() {
+    for (const v of [view.previewName, view.previewCheck, view.previewWaiting, view.selfVideo]) v.srcObject = stream;
+  }
+
+  let opening = null;
+  async function ensureCamera() {
+    if (stream) return true;
+    // One request at a time: the page asks on load and again when the guest continues.
+    opening ||= openCamera().then(({ stream: s, error }) => {
+      opening = null;
+      stream = s;
+      view.cameraNote.textContent = error;
+      if (s) attachPreview();
+      return Boolean(s);
+    });
+    return opening;
+  }
+
+  function saveRejoin(extra) {
+    if (!rejoinKey) return;
+    const stored = loadRejoin(rejoinKey) || {};
+    localStorage.setItem(rejoinKey, JSON.stringify({ ...stored, ...extra }));
+  }
+
+  function end(title, text, { rejoin = false } = {}) {
+    call?.end();
+    socket?.finish();
+    stopStream(stream);
+    stream = null;
+    view.endedTitle.textContent = title;
+    view.endedText.textContent = text;
+    setChildren(view.endedActions, rejoin ? h("button", { type: "button", onclick: () => location.reload() }, "Rejoin") : null);
+    say("");
+    go("ended");
+  }
+
+  function connect(rejoin) {
+    const hello = () => {
+      const msg = { type: "hello", name: guestName || undefined };
+      if (credential.mode === "link") msg.token = credential.token;
+      else Object.assign(msg, { guest_key: guestKey, room: credential.room });
+      if (rejoin) msg.rejoin = rejoin;
+      return msg;
+    };
+    socket = new Signalling({ path: "/ws", hello, resumeKey: "vestibule.resume" });
+    call = new Call({ socket, stage: view.stage, localStream: stream });
+    socket.on("state", (state) => {
+      if (state === "reconnecting") say("Connection lost. Reconnecting…");
+      else if (state === "open") say("");
+    });
+    socket.on("fatal", (msg) => {
+      // A refused rejoin secret (the meeting has ended) is of no further use.
+      if (rejoinKey) localStorage.removeItem(rejoinKey);
+      if (credential.mode === "key" && !rejoin && phase === "name") {
+        fail(UNIFORM_ERROR);
+        view.form.querySelector("button").disabled = false;
+        view.keyInput.select();
+        view.keyInput.focus();
+        return;
+      }
+      document.body.dataset.error = msg.code || "error";
+      end("We could not open your appointment", msg.code === "token_invalid" ? UNIFORM_ERROR : msg.message || UNIFORM_ERROR);
+    });
+    socket.on("replaced", () => {
+      end("Opened somewhere else", "Your appointment is now open in another window or tab. You can close this one.");
+    });
+    socket.on("closed", () => {
+      if (phase !== "ended" && phase !== "name") end("The connection has ended", "Your visit has ended. You can close this page.", { rejoin: Boolean(rejoinKey) });
+    });
+    socket.on("welcome", (msg, { resumed }) => welcomed(msg, resumed, rejoin));
+    socket.on("waiting", (msg) => waiting(msg));
+    socket.on("admitted", () => say("Your clinician is letting you in…"));
+    socket.on("joined", (msg) => {
+      go("call");
+      call.joined(msg.participants, selfId);
+      say("You are in the appointment.");
+    });
+    socket.on("participant", (msg) => {
+      if (msg.event === "came") call.came(msg);
+      else if (msg.event === "went") call.went(msg.id);
+    });
+    socket.on("moved", () => say("You have been moved to another room. Please keep waiting."));
+    socket.on("denied", () => {
+      if (rejoinKey) localStorage.removeItem(rejoinKey);
+      end("Your visit has ended", "Your clinician has closed your place in the waiting room. If you think this is a mistake, please contact the clinic.");
+    });
+    socket.on("error", (msg) => {
+      if (msg.code === "busy") return; // handled by the media check
+      fail(msg.message || "Something went wrong. Please try again.");
+    });
+    socket.start();
+  }
+
+  function welcomed(msg, resumed, rejoin) {
+    fail("");
+    if (resumed) {
+      say("Reconnected.");
+      return;
+    }
+    selfId = msg.participant;
+    iceServers = msg.ice_servers || [];
+    call.iceServers = iceServers;
+    if (credential.mode === "key" && !rejoinKey) rejoinKey = `vestibule.rejoin.key.${credential.room}.${guestKey}`;
+    if (msg.rejoin) saveRejoin({ rejoin: msg.rejoin, name: guestName });
+    if (msg.instructions) {
+      setChildren(view.instructions, h("h2", {}, "Before your appointment"), h("p", {}, msg.instructions));
+      view.instructions.hidden = false;
+    }
+    const stored = rejoinKey ? loadRejoin(rejoinKey) : null;
+    if (phase === "waiting" || phase === "call") {
+      // A fresh session after the old one could not be resumed: take our place again.
+      call.end();
+      socket.send({ type: "join" });
+    } else if (rejoin) {
+      // Back on the same device: when we still have a place (in the queue or the call) the
+      // server replays it right after welcome, on this same socket. Only without one do we
+      // join again (skipping the check if it passed before).
+      socket.next(["joined", "waiting"], PLACE_REPLAY_MS).catch(() => {
+        if (stored?.passed) socket.send({ type: "join" });
+        else check();
+      });
+    } else {
+      check();
+    }
+  }
+
+  async function check() {
+    go("check");
+    view.verdict.hidden = true;
+    view.retry.hidden = true;
+    view.proceed.hidden = true;
+    document.body.dataset.checkVerdict = "running";
+    for (const li of view.phases.children) li.className = "";
+    if (!(await ensureCamera())) {
+      showVerdict({ verdict: "failed", reasons: [{ message: view.cameraNote.textContent }] });
+      return;
+    }
+    const order = PHASES.map(([p]) => p);
+    try {
+      const result = await runMediaCheck(socket, stream, iceServers, (p, info) => {
+        if (p === "busy") say(`The checking service is busy; trying again in ${info.retryAfter} seconds…`);
+        if (p === "offering") say("Starting the check…");
+        const index = order.indexOf(p);
+        if (index < 0) return;
+        say(PHASES[index][1] + "…");
+        [...view.phases.children].forEach((li, i) => {
+          li.className = i < index ? "done" : i === index ? "current" : "";
+        });
+      });
+      showVerdict(result);
+    } catch (err) {
+      showVerdict({ verdict: "error", reasons: [{ message: err.message }] });
+    }
+  }
+
+  function showVerdict(result) {
+    const passed = result.verdict === "passed";
+    document.body.dataset.checkVerdict = passed ? "passed" : "failed";
+    for (const li of view.phases.children) li.className = passed ? "done" : "";
+    const reasons = [...(result.reasons || []), ...(result.warnings || [])].map(reasonText).filter(Boolean);
+    view.verdict.className = `verdict ${passed ? "passed" : "failed"}`;
+    setChildren(
+      view.verdict,
+      h("strong", {}, result.verdict === "error" ? "The check could not finish." : verdictHeadline(result)),
+      reasons.length ? h("ul", {}, reasons.map((r) => h("li", {}, r))) : null,
+      passed ? null : h("p", {}, "You can try again, or continue: your clinician will see that the check did not pass."),
+    );
+    view.verdict.hidden = false;
+    view.retry.hidden = false;
+    view.proceed.hidden = false;
+    view.proceed.textContent = passed ? "Enter the waiting room" : "Continue anyway";
+    saveRejoin({ passed });
+    say(passed ? "Check complete." : "The check did not pass.");
+    view.verdict.focus();
+  }
+
+  function waiting(msg) {
+    if (call.state !== "idle") call.end();
+    go("waiting");
+    const onHold = Boolean(msg.on_hold);
+    document.body.dataset.onHold = String(onHold);
+    view.waitingTitle.textContent = onHold ? "You are on hold" : "You are in the waiting room";
+    view.waitingText.textContent = onHold
+      ? "Your clinician has stepped away for a moment. Please stay on this page: they will bring you back."
+      : "Your clinician will let you in shortly. Please keep this page open.";
+    view.position.textContent =
+      typeof msg.position === "number" ? `You are number ${msg.position} in the queue.` : "";
+    setChildren(view.hostMessage, msg.message ? [h("strong", {}, "Message from your clinician: "), msg.message] : null);
+    say(onHold ? "You are on hold." : "Waiting for your clinician.");
+  }
+
+  function leave() {
+    socket?.send({ type: "leave" });
+    end("You have left", "You have left your appointment. If you left by mistake, you can rejoin.", { rejoin: true });
+  }
+
+  view.leaveCall.addEventListener("click", leave);
+  view.leaveWaiting.addEventListener("click", leave);
+  view.retry.addEventListener("click", () => check());
+  view.proceed.addEventListener("click", () => {
+    view.proceed.disabled = true;
+    socket.send({ type: "join" });
+    say("Entering the waiting room…");
+    setTimeout(() => { view.proceed.disabled = false; }, 0);
+  });
+  view.form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    fail("");
+    guestName = view.nameInput.value.trim();
+    if (view.keyInput) {
+      guestKey = normaliseKey(view.keyInput.value);
+      if (!guestKey) {
+        fail("Please enter your guest key.");
+        view.keyInput.focus();
+        return;
+      }
+      const stored = loadRejoin(`vestibule.rejoin.key.${credential.room}.${guestKey}`);
+      if (stored?.rejoin) {
+        rejoinKey = `vestibule.rejoin.key.${credential.room}.${guestKey}`;
+        view.form.querySelector("button").disabled = true;
+        await ensureCamera();
+        startCall();
+        connect(stored.rejoin);
+        return;
+      }
+    }
+    view.form.querySelector("button").disabled = true;
+    await ensureCamera();
+    startCall();
+    connect(null);
+  });
+
+  function startCall() {
+    bindToggle(view.mute, stream, "audio", { on: "Unmute microphone", off: "Mute microphone" });
+    bindToggle(view.camera, stream, "video", { on: "Turn camera on", off: "Turn camera off" });
+  }
+
+  go("name");
+  ensureCamera();
+  const stored = rejoinKey ? loadRejoin(rejoinKey) : null;
+  if (stored?.rejoin) {
+    // Same device, same link: come back without asking again.
+    guestName = stored.name || "";
+    say("Reconnecting to your appointment…");
+    ensureCamera().then(() => {
+      startCall();
+      connect(stored.rejoin);
+    });
+  } else {
+    (view.keyInput || view.nameInput).focus();
+  }
+}
