@@ -1,0 +1,20 @@
+"""The REST API under /api (docs/openapi.yaml describes every endpoint).
+
+``setup(app)`` adds the routes; ``signalling.app.create_app`` calls it. One
+module per concept: auth (login, logout, me, view-as), clients, team
+(members, groups, API keys), team_rooms (rooms, meeting types), meetings
+(list, read, book), meeting_changes (confirm, cancel, reschedule, reassign,
+summary) and reviews (the guest's review).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from signalling.api import auth, clients, meeting_changes, meetings, reviews, team, team_rooms
+
+
+def setup(app: web.Application) -> None:
+    """Add the REST routes to ``app``."""
+    for module in (auth, clients, team, team_rooms, meetings, meeting_changes, reviews):
+        module.setup(app)

@@ -1,0 +1,157 @@
+"""The JSON shapes of the REST API (docs/openapi.yaml names each one).
+
+Meetings use the dashboard's shape (signalling.views.meeting_view) so that a
+page sees the same object from a list and from the live feed; the clear link
+token and guest key are added only in the response that issued them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from rooms.accounts import Group, StaffAccount, Team
+from rooms.meeting import Meeting, MeetingType
+from rooms.room import Room
+from rooms.tokens import IssuedCredential
+from signalling.app import PRESENCE, SETTINGS, STORE
+from signalling.views import meeting_view
+
+Json = dict[str, Any]
+
+
+def staff_json(account: StaffAccount) -> Json:
+    return {
+        "id": account.id,
+        "name": account.name,
+        "email": account.email,
+        "role": str(account.role),
+        "team": account.team_id,
+        "title": account.title,
+        "speciality": account.speciality,
+        "contact": account.contact,
+        "phone": account.phone,
+    }
+
+
+def team_json(team: Team) -> Json:
+    return {
+        "id": team.id,
+        "name": team.name,
+        "reference": team.reference,
+        "plan": str(team.plan),
+        "email": team.email,
+        "phone": team.phone,
+    }
+
+
+def client_json(team: Team, appointments_this_month: int) -> Json:
+    """A client account as its managing organisation lists it."""
+    return {
+        "id": team.id,
+        "name": team.name,
+        "reference": team.reference,
+        "email": team.email,
+        "signup_date": team.created_at.date().isoformat(),
+        "phone": team.phone,
+        "plan": str(team.plan),
+        "appointments_this_month": appointments_this_month,
+    }
+
+
+def room_json(room: Room) -> Json:
+    return {
+        "id": room.id,
+        "slug": room.slug,
+        "name": room.name,
+        "kind": str(room.kind),
+        "owner": room.owner_id,
+        "shared": room.shared,
+        "show_position": room.show_position,
+        "capacity": room.capacity,
+    }
+
+
+def member_json(account: StaffAccount, room: Room | None) -> Json:
+    return {
+        "id": account.id,
+        "name": account.name,
+        "title": account.title,
+        "speciality": account.speciality,
+        "email": account.email,
+        "room": None if room is None else room.slug,
+    }
+
+
+def group_json(group: Group) -> Json:
+    return {"id": group.id, "name": group.name, "members": sorted(group.member_ids)}
+
+
+def meeting_type_json(mtype: MeetingType) -> Json:
+    return {
+        "id": mtype.id,
+        "label": mtype.label,
+        "duration": int(mtype.duration.total_seconds()),
+        "colour": mtype.colour,
+        "online_bookable": mtype.online_bookable,
+        "known_patients_only": mtype.known_patients_only,
+        "kinds": sorted(str(kind) for kind in mtype.kinds),
+        "address": mtype.address,
+        "instructions": mtype.instructions,
+        "description": mtype.description,
+    }
+
+
+class MeetingRenderer:
+    """Renders meetings of one team: loads its rooms and meeting types once."""
+
+    def __init__(
+        self,
+        app: web.Application,
+        rooms: Mapping[str, Room],
+        types: Mapping[str, MeetingType],
+        now: datetime,
+    ) -> None:
+        self._app = app
+        self._rooms = rooms
+        self._types = types
+        self._now = now
+
+    @classmethod
+    async def for_team(cls, app: web.Application, team_id: str, now: datetime) -> MeetingRenderer:
+        store = app[STORE]
+        rooms = {room.id: room for room in await store.list_rooms(team_id)}
+        types = {mtype.id: mtype for mtype in await store.list_meeting_types(team_id)}
+        return cls(app, rooms, types, now)
+
+    async def prime(self, meetings: Sequence[Meeting]) -> None:
+        """Load these meetings' stored presence facts, so that status and
+        indicator are right on a node that has not seen them since it started."""
+        await self._app[PRESENCE].prime([meeting.id for meeting in meetings])
+
+    def status(self, meeting: Meeting) -> str:
+        return str(self._app[PRESENCE].status_of(meeting, self._now))
+
+    def view(self, meeting: Meeting, issued: IssuedCredential | None = None) -> Json:
+        """The staff view; with ``issued``, also the clear link, token and guest
+        key, which exist only in this one response."""
+        presence = self._app[PRESENCE]
+        out = meeting_view(
+            meeting,
+            status=self.status(meeting),
+            indicator=presence.indicator(meeting.id),
+            rooms=self._rooms,
+            types=self._types,
+        )
+        if issued is not None:
+            base = self._app[SETTINGS].base_url
+            out["link"] = f"{base}/join/{issued.link_token}"
+            out["token"] = issued.link_token
+            out["guest_key"] = issued.display_key
+        return out
+
+    def views(self, meetings: Sequence[Meeting]) -> list[Json]:
+        return [self.view(meeting) for meeting in meetings]
