@@ -51,6 +51,15 @@ def make_store(settings: Settings) -> Store:
     return SQLiteStore(settings.db_path)
 
 
+def make_bus(settings: Settings) -> Bus:
+    """Redis pub/sub when nodes share Redis (signalling.redis_bus), else in-process."""
+    if settings.redis_url:
+        from signalling.redis_bus import RedisBus
+
+        return RedisBus(settings.redis_url, settings.node_id)
+    return InProcessBus()
+
+
 def create_app(
     settings: Settings,
     *,
@@ -63,7 +72,7 @@ def create_app(
     app = web.Application(client_max_size=1024 * 1024, middlewares=[error_middleware])
     store = store if store is not None else make_store(settings)
     clock = clock if clock is not None else SystemClock()
-    bus = bus if bus is not None else InProcessBus()
+    bus = bus if bus is not None else make_bus(settings)
     metrics = Metrics()
     presence = PresenceLog(store, bus, clock, metrics, settings)
     hub = Hub(settings, store, clock, metrics, presence, Admission(store, settings))

@@ -542,6 +542,16 @@ class RedisStore:
     ) -> Credential | None:
         return await self._redeem(self._uniq("gkey", key_digest), device_digest, now)
 
+    async def find_link(self, link_digest: str) -> Credential | None:
+        """The credential with this link digest as it stands, without redeeming it
+        (signalling.cluster sends a guest's hello to the room's node before the
+        credential is consumed there). Not part of the Store interface."""
+        cid = await self._r.get(self._uniq("link", link_digest))
+        if cid is None:
+            return None
+        fields: Any = await self._r.hgetall(self._rec(Credential, _s(cid)))
+        return self._credential(fields) if fields else None
+
     async def find_by_device(self, device_digest: str, now: datetime) -> Credential | None:
         cid = await self._r.get(self._uniq("device", device_digest))
         if cid is None:

@@ -1,0 +1,356 @@
+"""Scale-out: several hub processes sharing one Redis (DESIGN.md section 2).
+
+A room lives on one node. The node that first admits someone to a room takes a
+lease on it in Redis, ``vst:room-owner:<room_id>`` = ``<node_id>|<public url>``
+(``SET NX PX``), keeps renewing it while it has people in the room, and
+deletes it (compare-and-delete, so never someone else's) when the room empties
+or the node shuts down. Any other node that gets a ``hello`` for the room
+answers ``goaway`` ``room_elsewhere`` with the owner's URL and the client
+reconnects there, so the people of a room always meet on one node and the
+relay between them never touches Redis. Records, single-use tokens and the
+presence log are shared through RedisStore; presence reaches dashboards on
+every node through signalling.redis_bus. docs/decisions.md, "Scale-out: a room
+lives on one node", explains the choice.
+
+**Before the credential is spent.** A guest's link token or guest key is
+consumed by the node that admits them. A node that redeemed the token and
+then sent the guest elsewhere would have burnt it, so :class:`PlacedAdmission`
+finds the guest's room first, without consuming anything, and redirects
+before redeeming; the hub's own claim after admission then finds this node
+already owns the room. Staff credentials are not consumed, so staff are
+authenticated first and placed by the hub afterwards (a stranger cannot make
+a node claim rooms of a team they are not in).
+
+**Lease lifecycle** (one per room on this node)::
+
+    (none) --claim: SET NX PX--> held --renew every TTL/3 while people are here--> held
+    held --room empty, or shutdown: compare-and-delete--> (none)
+    held --renewal finds another owner (this node stalled past the TTL)--> (none), logged
+
+Nothing else moves a lease: a crashed node's leases simply expire after the
+TTL, and its rooms can then be claimed anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import structlog
+from aiohttp import web
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from rooms.credentials import Credential
+from rooms.errors import Busy, NotFound
+from rooms.tokens import digest_link, digest_secret, digests_equal, redeemable
+from signalling.admission import Admission, Admitted
+from signalling.app import HUB, SETTINGS, STORE
+from signalling.hub import Hub, RoomElsewhere
+from signalling.protocol import Hello
+from signalling.settings import Settings
+from signalling.staff_auth import StaffPrincipal
+from signalling.store.base import Store
+
+log = structlog.get_logger("vestibule.cluster")
+
+#: how long a lease outlives its node's last renewal. It bounds how long the rooms
+#: of a crashed node stay unreachable (clients are sent to a dead URL until it
+#: expires), so it is short; it must still ride out a stalled event loop or a Redis
+#: failover, which take seconds, not tens of seconds.
+LEASE_TTL = 10.0
+#: renewal period: a third of the TTL, so two renewals in a row may fail (a busy
+#: loop, a Redis blip) before the lease is at risk
+RENEW_EVERY = LEASE_TTL / 3
+#: a room claimed this recently is kept even with nobody in it yet: the claim comes
+#: before admission's store reads, and the session is registered only after them
+#: (milliseconds; a second leaves room for a slow store)
+CLAIM_GRACE = 1.0
+
+# Claim a room, or refresh our own claim, in one step; returns the owner's value.
+_CLAIM = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return ARGV[1] end
+local owner = redis.call('GET', KEYS[1])
+if owner == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return owner
+"""
+
+# Renew a lease only if it is still ours (1), else 0.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# Release a lease only if it is still ours: never delete another node's.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def owner_key(room_id: str, prefix: str = "vst:") -> str:
+    """The Redis key holding a room's lease."""
+    return f"{prefix}room-owner:{room_id}"
+
+
+def owner_url(value: str) -> str:
+    """The public URL in a lease value ``<node_id>|<url>``."""
+    return value.split("|", 1)[1] if "|" in value else value
+
+
+class RoomLeases:
+    """The lease-based Placement (signalling.hub) of one node.
+
+    ``in_use`` returns the ids of the rooms this node has people in (sessions,
+    attached or within their resume window, and live rooms); leases of other
+    rooms are released at the next pass.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        node_id: str,
+        public_url: str,
+        in_use: Callable[[], set[str]],
+        *,
+        ttl: float = LEASE_TTL,
+        grace: float = CLAIM_GRACE,
+        prefix: str = "vst:",
+    ) -> None:
+        self.url = url
+        self.node_id = node_id
+        self.value = f"{node_id}|{public_url.rstrip('/')}"
+        self.ttl_ms = int(ttl * 1000)
+        self.renew_every = ttl / 3
+        self.grace = grace
+        self.prefix = prefix
+        self._in_use = in_use
+        #: rooms whose lease this node holds -> when it last claimed or renewed it
+        self.held: dict[str, float] = {}
+        #: when each held room was last claimed (a hello for it was being admitted)
+        self._claimed: dict[str, float] = {}
+        self._wake = asyncio.Event()
+        self._redis: Redis | None = None
+        self._scripts: dict[str, AsyncScript] = {}
+
+    # -- the Placement protocol ------------------------------------------------------
+
+    async def claim(self, room_id: str) -> str | None:
+        """None if this node owns the room (now, or already); else the owner's URL."""
+        key = owner_key(room_id, self.prefix)
+        try:
+            raw = await self._script(_CLAIM)(keys=[key], args=[self.value, self.ttl_ms])
+        except RedisError as err:
+            log.warning("room lease unavailable", room=room_id, error=str(err))
+            raise Busy("rooms cannot be placed right now", retry_after=1) from None
+        owner = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if owner == self.value:
+            if room_id not in self.held:
+                log.info("room lease", room=room_id, change="none -> held")
+            self.held[room_id] = self._claimed[room_id] = time.monotonic()
+            return None
+        self.held.pop(room_id, None)
+        self._claimed.pop(room_id, None)
+        return owner_url(owner)
+
+    def release_if_empty(self, room_id: str) -> None:
+        """The room's last person left this node: release at once if still empty."""
+        if room_id in self.held:
+            self._wake.set()
+
+    # -- the lease task --------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._redis = Redis.from_url(self.url)
+        await self._redis.ping()
+        self._scripts = {
+            src: self._redis.register_script(src) for src in (_CLAIM, _RENEW, _RELEASE)
+        }
+
+    async def run(self) -> None:
+        """Renew and release leases forever (owned by the cleanup context)."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.renew_every)
+            self._wake.clear()
+            try:
+                await self.tend()
+            except Exception:  # the task must outlive any one failed pass
+                # The next pass retries; a lease lives TTL = 3 renewal periods.
+                log.exception("room lease renewal failed")
+
+    async def tend(self) -> None:
+        """One pass: release the leases of rooms nobody is in, renew the rest."""
+        if not self.held:
+            return
+        in_use = self._in_use()
+        now = time.monotonic()
+        # A room claimed a moment ago may not have its session registered yet:
+        # admission still has store reads to make between the claim and that.
+        recent = now - self.grace
+        empty = [r for r in self.held if r not in in_use and self._claimed.get(r, 0.0) < recent]
+        await self._release(empty)
+        # Renew what was not renewed (or claimed) in the last half period: a pass
+        # woken early by a room emptying does not renew everything again.
+        due = [r for r, at in self.held.items() if at <= now - self.renew_every / 2]
+        if not due:
+            return
+        renew = self._script(_RENEW)
+        pipe = self._client().pipeline(transaction=False)
+        for room_id in due:
+            await renew(
+                keys=[owner_key(room_id, self.prefix)], args=[self.value, self.ttl_ms], client=pipe
+            )
+        renewed = await pipe.execute()
+        for room_id, ok in zip(due, renewed, strict=True):
+            if ok:
+                self.held[room_id] = now
+            elif self.held.pop(room_id, None) is not None:
+                self._claimed.pop(room_id, None)
+                log.warning("room lease lost to another node", room=room_id, change="held -> none")
+
+    async def release_all(self) -> None:
+        """Release every lease this node holds (shutdown)."""
+        await self._release(list(self.held))
+
+    async def stop(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    async def _release(self, rooms: list[str]) -> None:
+        if not rooms:
+            return
+        started = time.monotonic()
+        release = self._script(_RELEASE)
+        pipe = self._client().pipeline(transaction=False)
+        for room_id in rooms:
+            await release(keys=[owner_key(room_id, self.prefix)], args=[self.value], client=pipe)
+        await pipe.execute()
+        again: list[str] = []
+        for room_id in rooms:
+            if self._claimed.get(room_id, 0.0) >= started:
+                # A hello claimed it while the release was on its way: take it back.
+                again.append(room_id)
+                continue
+            self.held.pop(room_id, None)
+            self._claimed.pop(room_id, None)
+            log.info("room lease", room=room_id, change="held -> none")
+        for room_id in again:
+            if await self.claim(room_id) is not None:
+                log.warning("room lease lost to another node", room=room_id, change="held -> none")
+
+    def _script(self, source: str) -> AsyncScript:
+        if not self._scripts:
+            raise RuntimeError("RoomLeases is not started")
+        return self._scripts[source]
+
+    def _client(self) -> Redis:
+        if self._redis is None:
+            raise RuntimeError("RoomLeases is not started")
+        return self._redis
+
+
+@runtime_checkable
+class LinkLookup(Protocol):
+    """A store that can read a link's credential without redeeming it (RedisStore)."""
+
+    async def find_link(self, link_digest: str) -> Credential | None: ...
+
+
+class PlacedAdmission(Admission):
+    """Admission that sends a guest to the room's node before spending the credential."""
+
+    def __init__(self, store: Store, settings: Settings, leases: RoomLeases) -> None:
+        super().__init__(store, settings)
+        self.leases = leases
+
+    async def admit(
+        self, hello: Hello, *, cookie_staff: StaffPrincipal | None, address: str, now: datetime
+    ) -> Admitted:
+        room_id = await self._guest_room(hello, now)
+        if room_id is not None:
+            owner = await self.leases.claim(room_id)
+            if owner is not None:
+                raise RoomElsewhere(owner)
+        return await super().admit(hello, cookie_staff=cookie_staff, address=address, now=now)
+
+    async def _guest_room(self, hello: Hello, now: datetime) -> str | None:
+        """The room a guest credential leads to, read without consuming it.
+
+        None when it leads nowhere usable: the hello then goes through ordinary
+        admission here, which refuses it with the one uniform error, so being
+        redirected or not says nothing about a wrong, used or expired link."""
+        if hello.resume is not None:
+            return None
+        if hello.guest_key is not None and hello.room is not None:
+            # The slug is public (it is in the room's link); the key is checked,
+            # and throttled, on the owner.
+            room = await self.store.find_room_by_slug(hello.room)
+            return room.id if room is not None else None
+        if hello.token is None:
+            return None
+        digest = digest_link(hello.token)
+        cred: Credential | None = None
+        if hello.rejoin:
+            found = await self.store.find_by_device(digest_secret(hello.rejoin), now)
+            if found is not None and digests_equal(found.link_digest, digest):
+                cred = found
+        elif isinstance(self.store, LinkLookup):
+            found = await self.store.find_link(digest)
+            if found is not None and redeemable(found, now):
+                cred = found
+        if cred is None:
+            return None
+        try:
+            return (await self.store.get_meeting(cred.meeting_id)).room_id
+        except NotFound:
+            return None
+
+
+def _rooms_in_use(hub: Hub) -> Callable[[], set[str]]:
+    def in_use() -> set[str]:
+        rooms = {session.who.room.id for session in hub.sessions.by_pid.values()}
+        rooms.update(hub.rooms)
+        return rooms
+
+    return in_use
+
+
+def setup(app: web.Application) -> None:
+    """With a Redis URL: place rooms by lease (called by create_app).
+
+    The Redis bus itself is chosen where the bus is built (signalling.app
+    ``make_bus``), because the presence log and the dashboard hold the bus
+    from the moment they are made."""
+    settings = app[SETTINGS]
+    if not settings.redis_url:
+        return
+    hub = app[HUB]
+    leases = RoomLeases(settings.redis_url, settings.node_id, settings.base_url, _rooms_in_use(hub))
+    hub.placement = leases
+    hub.admission = PlacedAdmission(app[STORE], settings, leases)
+
+    async def leases_ctx(app: web.Application) -> AsyncIterator[None]:
+        await leases.start()
+        task = asyncio.create_task(leases.run(), name="room-leases")
+        log.info("scale-out", node=settings.node_id, url=settings.base_url)
+        yield
+        # on_shutdown has closed every websocket by now: nobody is left in any room.
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        try:
+            await leases.release_all()
+        except RedisError as err:  # they expire after the TTL anyway
+            log.warning("room leases not released", error=str(err))
+        await leases.stop()
+
+    app.cleanup_ctx.append(leases_ctx)

@@ -1,0 +1,222 @@
+"""RedisBus: the event bus over Redis pub/sub, for several nodes sharing Redis.
+
+Every team has one channel, ``vst:team:<team_id>``; a log entry travels on it
+as msgpack, tagged with the id of the node that published it. A node hands
+its own entries to its own listeners directly (no round trip through Redis)
+and drops them when Redis echoes them back, so no listener ever sees an entry
+twice and a node never pays for decoding its own publications (DESIGN.md, "The
+hot path").
+
+**Unreliable on purpose.** Pub/sub delivers at most once: a node that is
+disconnected, or subscribes a moment after an entry was published, misses it.
+Nothing here retries, because the listeners do not need it: every entry is
+already in the store's per-team log, by sequence number, before it is
+published (signalling.presence), and the dashboard feed sends a subscriber
+whose next entry is not ``last + 1`` back to the store to catch up
+(signalling.dashboard). A missed entry is therefore delayed until the team's
+next entry, never lost.
+
+Subscriptions follow the listeners: a node subscribes to a team's channel
+while it has at least one listener for that team and unsubscribes after the
+last one leaves, so a node only receives the teams its dashboards watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from rooms.presence import LogEntry
+from signalling.bus import Listener
+from signalling.store import codec
+
+if TYPE_CHECKING:
+    from signalling.bus import Bus
+
+log = structlog.get_logger("vestibule.bus")
+
+#: pause before retrying after Redis dropped the subscriber connection: long
+#: enough not to spin while Redis restarts, short enough that dashboards are
+#: live again within a second of it being back
+RETRY_DELAY = 0.5
+
+
+def team_channel(team_id: str, prefix: str = "vst:") -> str:
+    """The pub/sub channel of one team's log entries."""
+    return f"{prefix}team:{team_id}"
+
+
+def encode(entry: LogEntry, node_id: str) -> bytes:
+    """An entry as it travels on the bus (msgpack, tagged with its node)."""
+    return codec.pack_value(
+        {
+            "n": node_id,
+            "s": entry.seq,
+            "t": entry.team_id,
+            "a": codec.micros(entry.at),
+            "p": entry.topic,
+            "k": entry.kind,
+            "m": entry.meeting_id,
+            "d": entry.data,
+        }
+    )
+
+
+def decode(blob: bytes) -> tuple[str, LogEntry]:
+    """(publishing node id, entry) of a bus message; ValueError if malformed."""
+    try:
+        raw: Any = codec.unpack_value(blob)
+        entry = LogEntry(
+            seq=int(raw["s"]),
+            team_id=str(raw["t"]),
+            at=codec.from_micros(raw["a"]),
+            topic=str(raw["p"]),
+            kind=str(raw["k"]),
+            meeting_id=None if raw["m"] is None else str(raw["m"]),
+            data=dict(raw["d"]),
+        )
+        return str(raw["n"]), entry
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"malformed bus message: {err}") from None
+
+
+class RedisBus:
+    """The Bus protocol (signalling.bus) over Redis pub/sub; see the module docstring."""
+
+    def __init__(self, url: str, node_id: str, *, prefix: str = "vst:") -> None:
+        self.url = url
+        self.node_id = node_id
+        self.prefix = prefix
+        self._listeners: dict[str, list[Listener]] = {}
+        self._subscribed: set[str] = set()
+        self._changed = asyncio.Event()
+        self._redis: Redis | None = None
+        self._pubsub: PubSub | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- the Bus protocol ------------------------------------------------------------
+
+    def subscribe(self, team_id: str, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` for each entry of the team, from any node; returns unsubscribe."""
+        self._listeners.setdefault(team_id, []).append(listener)
+        if team_id not in self._subscribed:
+            self._changed.set()
+
+        def unsubscribe() -> None:
+            listeners = self._listeners.get(team_id, [])
+            if listener in listeners:
+                listeners.remove(listener)
+            if not listeners:
+                self._listeners.pop(team_id, None)
+                self._changed.set()
+
+        return unsubscribe
+
+    async def publish(self, entry: LogEntry) -> None:
+        """Deliver to this node's listeners now, then to the other nodes through Redis."""
+        self._deliver(entry)
+        if self._redis is None:
+            return
+        try:
+            await self._redis.publish(
+                team_channel(entry.team_id, self.prefix), encode(entry, self.node_id)
+            )
+        except RedisError as err:
+            # Other nodes' dashboards catch up from the store (module docstring).
+            log.warning("bus publish failed", team=entry.team_id, seq=entry.seq, error=str(err))
+
+    async def start(self) -> None:
+        """Connect, and start the subscriber and subscription tasks."""
+        self._redis = Redis.from_url(self.url)
+        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        # A node-private channel keeps the subscriber connection open (redis-py
+        # refuses to read from a pub/sub with no subscription) before any team's.
+        await self._pubsub.subscribe(f"{self.prefix}node:{self.node_id}")
+        self._subscribed.clear()
+        self._tasks = [
+            asyncio.create_task(self._read(self._pubsub), name="bus-reader"),
+            asyncio.create_task(self._follow_listeners(self._pubsub), name="bus-subscriptions"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._pubsub is not None:
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            self._pubsub = None
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    # -- inside ----------------------------------------------------------------------
+
+    def _deliver(self, entry: LogEntry) -> None:
+        for listener in list(self._listeners.get(entry.team_id, ())):
+            try:
+                listener(entry)
+            except Exception:  # one broken listener must not starve the others
+                log.exception("bus listener failed", team=entry.team_id, seq=entry.seq)
+
+    def _received(self, blob: bytes) -> None:
+        try:
+            node, entry = decode(blob)
+        except ValueError as err:
+            log.warning("bus message dropped", error=str(err))
+            return
+        if node == self.node_id:
+            return  # ours, already delivered locally by publish()
+        self._deliver(entry)
+
+    async def _read(self, pubsub: PubSub) -> None:
+        """Deliver every message from Redis, forever (owned by start/stop)."""
+        while True:
+            try:
+                message = await pubsub.get_message(timeout=None)
+            except (RedisError, OSError) as err:
+                # redis-py reconnects and resubscribes on the next read; entries
+                # published meanwhile are caught up from the store (module docstring).
+                log.warning("bus subscriber disconnected", error=str(err))
+                await asyncio.sleep(RETRY_DELAY)
+                continue
+            if message is not None and message.get("type") == "message":
+                self._received(message["data"])
+
+    async def _follow_listeners(self, pubsub: PubSub) -> None:
+        """Keep the channels subscribed equal to the teams that have listeners.
+
+        One task applies every change in order, so a subscribe and an
+        unsubscribe of the same team can never overtake each other."""
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            wanted = set(self._listeners)
+            add = sorted(wanted - self._subscribed)
+            drop = sorted(self._subscribed - wanted)
+            try:
+                if add:
+                    await pubsub.subscribe(*(team_channel(t, self.prefix) for t in add))
+                    self._subscribed.update(add)
+                if drop:
+                    await pubsub.unsubscribe(*(team_channel(t, self.prefix) for t in drop))
+                    self._subscribed.difference_update(drop)
+            except (RedisError, OSError) as err:
+                log.warning("bus subscription failed", error=str(err))
+                self._changed.set()
+                await asyncio.sleep(RETRY_DELAY)
+
+
+if TYPE_CHECKING:  # mypy holds the class to the protocol it implements
+
+    def _implements(bus: RedisBus) -> Bus:
+        return bus

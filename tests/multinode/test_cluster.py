@@ -1,0 +1,152 @@
+"""Several hub processes sharing Redis (DESIGN.md section 2, docs/decisions.md).
+
+Real redis-server, real ``vestibule serve --redis`` processes, real websockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+
+from tests.multinode.conftest import Cluster, Node
+from tests.multinode.wire import Peer, hello, ws_url
+
+pytestmark = pytest.mark.multinode
+
+
+async def _host_in_room(
+    http: aiohttp.ClientSession, cluster: Cluster, node: Node, room: dict[str, Any]
+) -> tuple[Peer, str]:
+    """The room's host says hello on ``node`` (not following goaway) and joins."""
+    body = {"jwt": cluster.mint_jwt(room["host_id"]), "room": room["slug"]}
+    peer, welcome, _ = await hello(http, node.ws, body, follow=False)
+    assert welcome["type"] == "welcome", welcome
+    assert welcome["role"] == "host"
+    await peer.send({"type": "join"})
+    await peer.expect("joined")
+    return peer, str(welcome["participant"])
+
+
+async def test_a_link_is_redeemed_once_across_nodes(
+    nodes: list[Node], seed: dict[str, Any]
+) -> None:
+    a, b = nodes
+    token = seed["rooms"][0]["token"]
+    async with aiohttp.ClientSession() as http:
+        results = await asyncio.gather(
+            hello(http, a.ws, {"token": token, "name": "Ann"}),
+            hello(http, b.ws, {"token": token, "name": "Ann"}),
+        )
+        answers = sorted(first["type"] for _, first, _ in results)
+        codes = [first.get("code") for _, first, _ in results if first["type"] == "error"]
+        for peer, _, _ in results:
+            await peer.close()
+    assert answers == ["error", "welcome"], [first for _, first, _ in results]
+    assert codes == ["token_invalid"]
+
+
+async def test_a_guest_is_sent_to_the_node_that_owns_the_room(
+    cluster: Cluster, nodes: list[Node], seed: dict[str, Any]
+) -> None:
+    a, b = nodes
+    room = seed["rooms"][1]
+    async with aiohttp.ClientSession() as http:
+        host, host_id = await _host_in_room(http, cluster, a, room)
+
+        guest_hello = {"token": room["token"], "name": "Ann"}
+        elsewhere, goaway, _ = await hello(http, b.ws, guest_hello, follow=False)
+        assert goaway == {
+            "type": "goaway",
+            "reason": "room_elsewhere",
+            "url": a.url,
+            "reconnect_after": 0,
+        }
+        await elsewhere.close()
+
+        # The same hello at the owner: the link was not spent on the way.
+        guest, welcome, _ = await hello(http, ws_url(goaway["url"]), guest_hello, follow=False)
+        assert welcome["type"] == "welcome", welcome
+        guest_id = welcome["participant"]
+        await guest.send({"type": "join"})
+        await guest.expect("waiting")
+        await host.expect("lobby", where=lambda m: any(w["id"] == guest_id for w in m["waiting"]))
+        await host.send({"type": "admit", "participant": guest_id})
+        await guest.expect("admitted")
+        await guest.expect("joined")
+
+        await host.send({"type": "signal", "to": guest_id, "kind": "offer", "sdp": "v=0 x"})
+        relayed = await guest.expect("signal")
+        assert relayed["from"] == host_id
+        assert relayed["sdp"] == "v=0 x"
+        for peer in (guest, host):
+            await peer.close()
+
+
+async def test_a_dashboard_on_one_node_sees_presence_on_another(
+    cluster: Cluster, nodes: list[Node], own_team: dict[str, Any]
+) -> None:
+    a, b = nodes
+    room = own_team["rooms"][0]
+    async with aiohttp.ClientSession() as http:
+        board = await http.ws_connect(b.dashboard)
+        await board.send_json({"type": "hello", "jwt": cluster.mint_jwt(room["host_id"])})
+        await board.send_json({"type": "subscribe", "scope": "my"})
+        dashboard = Peer(board, b.dashboard)
+        snapshot = await dashboard.expect("snapshot")
+        start = int(snapshot["seq"])
+
+        guest, welcome, hops = await hello(http, a.ws, {"token": room["token"], "name": "Ann"})
+        assert welcome["type"] == "welcome", welcome
+        assert hops == []  # nobody was in the room: node A took it
+        await guest.send({"type": "join"})
+        await guest.expect("waiting")
+
+        events: list[dict[str, Any]] = []
+        while not any(e.get("kind") == "waiting" for e in events):
+            event = await dashboard.next()
+            assert event["type"] in ("presence", "meeting"), event
+            events.append(event)
+        seqs = [int(e["seq"]) for e in events]
+        assert seqs == list(range(start + 1, start + 1 + len(seqs))), seqs
+        kinds = [e["kind"] for e in events if e["type"] == "presence"]
+        assert kinds[0] == "entered" and kinds[-1] == "waiting", kinds
+        assert {e["meeting"] for e in events} == {room["meeting"]}
+        await guest.close()
+        await dashboard.close()
+
+
+async def test_a_node_that_stops_releases_its_rooms(
+    cluster: Cluster, fresh_node: Node, nodes: list[Node], seed: dict[str, Any]
+) -> None:
+    a, b = fresh_node, nodes[1]
+    room = seed["rooms"][3]
+    staff = {"jwt": cluster.mint_jwt(room["host_id"]), "room": room["slug"]}
+    async with aiohttp.ClientSession() as http:
+        host, _ = await _host_in_room(http, cluster, a, room)
+        refused, goaway, _ = await hello(http, b.ws, staff, follow=False)
+        assert goaway["reason"] == "room_elsewhere" and goaway["url"] == a.url
+        await refused.close()
+
+        # SIGTERM: node A says goaway to its host, closes, and releases the lease.
+        assert await asyncio.to_thread(a.stop) == 0, a.log_tail()
+        bye = await host.expect("goaway")
+        assert bye["reason"] == "shutdown"
+        await host.close()
+
+        leases = aioredis.Redis.from_url(cluster.redis_url, decode_responses=True)
+        try:
+            keys = [key async for key in leases.scan_iter("vst:room-owner:*")]
+            owners = [str(await leases.get(key)) for key in keys]
+        finally:
+            await leases.aclose()
+        assert not [o for o in owners if o.endswith(f"|{a.url}")]
+
+        # Well inside the lease's TTL, the room is free to be claimed on node B.
+        host_b, welcome, hops = await hello(http, b.ws, staff)
+        assert welcome["type"] == "welcome", welcome
+        assert hops == []
+        await host_b.close()
