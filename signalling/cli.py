@@ -58,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--db", dest="db_path")
     seed.add_argument("--redis", dest="redis_url")
     seed.add_argument("--rooms", type=int, default=50)
-    load = sub.add_parser("loadtest", help="the SRE load-test harness (python -m loadtest)")
+    load = sub.add_parser(
+        "loadtest", help="the SRE load-test harness (python -m loadtest)", add_help=False
+    )
     load.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 

@@ -22,6 +22,7 @@ from rooms.errors import (
     BadMessage,
     BadTransition,
     Busy,
+    Conflict,
     Forbidden,
     NotFound,
     NotHost,
@@ -547,6 +548,9 @@ async def _on_move(hub: Hub, session: Session, msg: p.Move) -> None:
     if target_room is None:
         raise NotFound("no such room")
     access.check_move_target(runtime.room, target_room)
+    if hub.placement is not None and await hub.placement.claim(target_room.id) is not None:
+        # The target room lives on another node: moving the guest here would split it.
+        raise Conflict("that room is in use on another server; try again when it is free")
     guest = runtime.sessions.get(msg.participant)
     await runtime.apply(lobby.Move(session.pid, msg.participant, target_room.slug), hub.clock.now())
     if guest is None:

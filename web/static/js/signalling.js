@@ -180,6 +180,14 @@ export class Signalling {
           this.emit("replaced", msg);
           break;
         }
+        if (msg.reason === "room_elsewhere" && typeof msg.url === "string") {
+          // With several servers, everyone in a room meets on the node that owns it:
+          // say the same hello again there.
+          const target = new URL(msg.url);
+          target.protocol = target.protocol === "https:" ? "wss:" : "ws:";
+          target.pathname = new URL(this.url).pathname;
+          this.url = target.toString();
+        }
         // The node is going away: reconnect (with resume) after the delay it asks for.
         this.goawayDelayMs = Math.max(0, Number(msg.reconnect_after) || 1) * 1000;
         break;
