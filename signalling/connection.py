@@ -25,6 +25,10 @@ from signalling.protocol import ErrorMessage, Ref, encode
 log = structlog.get_logger("vestibule.connection")
 
 
+_TEXT = WSMsgType.TEXT
+_BINARY = WSMsgType.BINARY
+
+
 class CloseCode(enum.IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001
@@ -44,6 +48,7 @@ class CloseReason(enum.StrEnum):
     TOO_LARGE = "too_large"
     FLOOD = "rate_limited"
     REPLACED = "replaced"
+    TIMEOUT = "timeout"
 
 
 class TokenBucket:
@@ -74,6 +79,7 @@ class Connection:
     __slots__ = (
         "_spawn",
         "_transport",
+        "alive",
         "binary",
         "bound",
         "close_reason",
@@ -109,6 +115,8 @@ class Connection:
             self._transport.set_write_buffer_limits(high=max_buffer * 2)
         self._spawn = spawn
         self.closed = False
+        #: a pong (or ping) arrived since the last heartbeat round (hub.heartbeat_round)
+        self.alive = True
         self.close_reason: str | None = None
         self.bound: dict[str, Any] = {"conn": conn_id}
 
@@ -119,18 +127,19 @@ class Connection:
         """Send an encoded frame; False if the connection is gone or was cut off."""
         if self.closed or self.ws.closed:
             return False
-        if self.buffered() > self.max_buffer:
+        transport = self._transport
+        if transport is not None and transport.get_write_buffer_size() > self.max_buffer:
             # Closing waits for the peer's close frame; the sender must not wait for a
             # reader that does not read, so the close runs in the hub's own task set.
             self.metrics.slow_consumers.labels(self.endpoint).inc()
             self.close_soon(CloseCode.TRY_AGAIN_LATER, CloseReason.SLOW_CONSUMER)
             return False
         try:
-            await self.ws.send_frame(frame, WSMsgType.BINARY if self.binary else WSMsgType.TEXT)
+            await self.ws.send_frame(frame, _BINARY if self.binary else _TEXT)
         except (ConnectionError, RuntimeError):
             self.closed = True
             return False
-        self.metrics.messages_out.labels(kind).inc()
+        self.metrics.messages_out.counts[kind] += 1
         return True
 
     async def send(self, body: Mapping[str, Any]) -> bool:

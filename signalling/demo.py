@@ -14,10 +14,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from rooms.accounts import Group, Organisation, StaffAccount, StaffRole, Team
+from rooms.accounts import Group, Organisation, Plan, StaffAccount, StaffRole, Team
 from rooms.meeting import Guest, Meeting, MeetingType
 from rooms.passwords import hash_password
-from rooms.accounts import Plan
 from rooms.plans import default_shared_rooms, user_room_for
 from rooms.room import Room, RoomKind
 from rooms.schedule import create_meeting

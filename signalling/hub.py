@@ -127,12 +127,33 @@ class Hub:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def ping_forever(self) -> None:
-        """Application ping carrying server time, to every attached session."""
+        """One task keeps every connection alive and finds the dead ones.
+
+        Each heartbeat: a connection that sent nothing (no frame, no pong) since
+        the last round is closed; the others get a websocket ping and an
+        application ping carrying server time. One task for all connections
+        instead of aiohttp's timer per connection, which is also reset on every
+        received message (a cost on the relay path).
+        """
         while True:
             await asyncio.sleep(self.settings.heartbeat)
-            body = {"type": "ping", "server_time": time.time()}
-            for conn in list(self.connections):
-                await conn.send(body)
+            await self.heartbeat_round()
+
+    async def heartbeat_round(self) -> None:
+        body = {"type": "ping", "server_time": time.time()}
+        for conn in list(self.connections):
+            if conn.closed:
+                continue
+            if not conn.alive:
+                log.info("no sign of life for a heartbeat; closing", **conn.bound)
+                conn.close_soon(CloseCode.GOING_AWAY, CloseReason.TIMEOUT)
+                continue
+            conn.alive = False
+            try:
+                await conn.ws.ping()
+            except (ConnectionError, RuntimeError):
+                continue
+            await conn.send(body)
 
     # -- the endpoint --------------------------------------------------------------
 
@@ -143,7 +164,7 @@ class Hub:
             # too_large itself first (a frame past even that is just closed).
             max_msg_size=2 * self.settings.max_message,
             compress=False,
-            heartbeat=self.settings.heartbeat,
+            autoping=False,  # pings and pongs are the hub's (heartbeat_round)
             decode_text=False,
         )
         await ws.prepare(request)
@@ -162,6 +183,7 @@ class Hub:
         try:
             if self.closing:
                 await conn.send({"type": "goaway", "reason": "shutdown", "reconnect_after": 1})
+                await conn.close(CloseCode.GOING_AWAY, CloseReason.SHUTDOWN)
                 return ws
             session = await self._hello(request, conn)
             if session is not None:
@@ -361,7 +383,7 @@ class Hub:
         rejected = 0
         ws = conn.ws
         handlers = _HANDLERS
-        metrics_in = self.metrics.messages_in
+        counts_in = self.metrics.messages_in.counts
         while not conn.closed:
             msg = await ws.receive()
             kind = msg.type
@@ -387,13 +409,18 @@ class Hub:
                 rejected = 0
                 try:
                     message = p.parse(msg.data, binary=binary)
-                    metrics_in.labels(_type_name(message)).inc()
+                    counts_in[_TYPE_NAMES[type(message)]] += 1
                     await handlers[type(message)](self, session, message)
                 except VestibuleError as err:
                     await self._fail(conn, err, p.ref_of(msg.data, binary=binary))
                     if err.close_code is not None:
                         await conn.close(CloseCode(err.close_code), err.code)
                         return
+            elif kind is WSMsgType.PING:
+                conn.alive = True
+                await ws.pong(msg.data)
+            elif kind is WSMsgType.PONG:
+                conn.alive = True
             elif kind is WSMsgType.ERROR:
                 exc = ws.exception()
                 if getattr(exc, "code", None) == WSCloseCode.MESSAGE_TOO_BIG:
@@ -431,7 +458,9 @@ class Hub:
         room = session.who.room
         runtime = self.rooms.get(room.id)
         if runtime is None:
-            runtime = RoomRuntime(room, self.recorder, self._after_notice)
+            runtime = RoomRuntime(
+                room, self.recorder, self._after_notice, self.metrics.relay_latency
+            )
             self.rooms[room.id] = runtime
             self.metrics.rooms.set(len(self.rooms))
         return runtime
@@ -473,10 +502,6 @@ class Hub:
 # -- handlers ------------------------------------------------------------------------
 
 
-def _type_name(message: p.ClientMessage) -> str:
-    return _TYPE_NAMES[type(message)]
-
-
 async def _on_hello(hub: Hub, session: Session, msg: p.Hello) -> None:
     raise BadMessage("already said hello")
 
@@ -505,9 +530,7 @@ async def _on_signal(hub: Hub, session: Session, msg: p.Signal) -> None:
     runtime = hub.rooms.get(session.who.room.id)
     if runtime is None or not session.joined:
         raise Forbidden("you are not in the call")
-    started = time.perf_counter()
     await runtime.relay(session, msg)
-    hub.metrics.relay_latency.observe(time.perf_counter() - started)
 
 
 async def _on_call_state(hub: Hub, session: Session, msg: p.CallState) -> None:

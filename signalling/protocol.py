@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import msgpack
 import orjson
@@ -57,8 +57,11 @@ class Leave:
 SIGNAL_KINDS = frozenset({"offer", "answer", "candidate", "ice-restart"})
 
 
-@dataclass(frozen=True, slots=True)
-class Signal:
+class Signal(NamedTuple):
+    """The hot message: a NamedTuple, immutable like the others, because a frozen
+    dataclass's __init__ costs 1.1 µs against 0.45 µs here, on every relayed frame
+    (docs/decisions.md)."""
+
     to: str
     kind: str
     sdp: str | None = None
@@ -205,30 +208,49 @@ def _hello(o: Mapping[str, Any]) -> Hello:
     return msg
 
 
+_CANDIDATE_KEYS = frozenset({"candidate", "sdpMid", "sdpMLineIndex", "usernameFragment"})
+
+
 def _signal(o: Mapping[str, Any]) -> Signal:
-    kind = _req(o, "kind", 16)
-    if kind not in SIGNAL_KINDS:
+    # The hot path (every relayed message): plain type checks, no helper calls
+    # unless something is wrong.
+    to = o.get("to")
+    kind = o.get("kind")
+    if type(to) is not str or not 0 < len(to) <= MAX_ID:
+        raise BadMessage("to: expected a participant id")
+    if kind not in SIGNAL_KINDS or type(kind) is not str:
         raise BadMessage("kind: expected offer, answer, candidate or ice-restart")
-    sdp = _str(o, "sdp", MAX_SDP)
+    sdp = o.get("sdp")
+    if sdp is not None and (type(sdp) is not str or len(sdp) > MAX_SDP):
+        raise BadMessage(f"sdp: expected a string of at most {MAX_SDP} characters")
     candidate: Mapping[str, Any] | None = None
-    if kind in ("offer", "answer") and not sdp:
-        raise BadMessage(f"{kind}: sdp required")
     if kind == "candidate":
         raw = o.get("candidate")
         if raw is not None:
-            if not isinstance(raw, dict):
-                raise BadMessage("candidate: expected an object or null")
-            _str(raw, "candidate", MAX_CANDIDATE)
-            _str(raw, "sdpMid", 32)
-            _str(raw, "usernameFragment", 256)
+            if type(raw) is not dict or not raw.keys() <= _CANDIDATE_KEYS:
+                extra = sorted(set(raw) - _CANDIDATE_KEYS) if type(raw) is dict else None
+                raise BadMessage(
+                    f"candidate: unexpected field {extra[0]}"
+                    if extra
+                    else "candidate: expected an object or null"
+                )
+            line = raw.get("candidate")
+            if line is not None and (type(line) is not str or len(line) > MAX_CANDIDATE):
+                raise BadMessage("candidate.candidate: expected a candidate line")
+            mid = raw.get("sdpMid")
+            if mid is not None and (type(mid) is not str or len(mid) > 32):
+                raise BadMessage("candidate.sdpMid: expected a short string")
+            ufrag = raw.get("usernameFragment")
+            if ufrag is not None and (type(ufrag) is not str or len(ufrag) > 256):
+                raise BadMessage("candidate.usernameFragment: expected a short string")
             index = raw.get("sdpMLineIndex")
-            if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
+            if index is not None and type(index) is not int:
                 raise BadMessage("candidate.sdpMLineIndex: expected an integer")
-            extra = set(raw) - {"candidate", "sdpMid", "sdpMLineIndex", "usernameFragment"}
-            if extra:
-                raise BadMessage(f"candidate: unexpected field {sorted(extra)[0]}")
             candidate = raw
-    return Signal(to=_req(o, "to", MAX_ID), kind=kind, sdp=sdp, candidate=candidate, ref=_ref(o))
+    elif kind != "ice-restart" and not sdp:
+        raise BadMessage(f"{kind}: sdp required")
+    ref = o.get("ref")
+    return Signal(to, kind, sdp, candidate, ref if ref is None else _ref(o))
 
 
 def _call_state(o: Mapping[str, Any]) -> CallState:

@@ -45,6 +45,7 @@ class Session:
         "joined",
         "outbox",
         "outbox_limit",
+        "pid",
         "resume_digest",
         "who",
     )
@@ -52,6 +53,8 @@ class Session:
     def __init__(self, session_id: str, who: Identity, resume_digest: str, outbox_limit: int):
         self.id = session_id
         self.who = who
+        #: the participant id (never changes, even when the session moves rooms)
+        self.pid = who.participant
         self.conn: Connection | None = None
         self.resume_digest = resume_digest
         self.outbox: deque[Mapping[str, Any]] = deque()
@@ -61,10 +64,6 @@ class Session:
         self._expiry: asyncio.TimerHandle | None = None
         self.ended = False
         self.check_task: asyncio.Task[None] | None = None
-
-    @property
-    def pid(self) -> str:
-        return self.who.participant
 
     async def send(self, body: Mapping[str, Any]) -> bool:
         """Deliver now, or queue while detached; False if the queue overflowed."""
