@@ -10,12 +10,24 @@ moved.
 Hosts join rooms, not meetings: a host's event (no meeting id) counts for the
 meetings of that room whose link is valid at that moment (the window from
 ``link_before`` before the start to ``link_grace`` after the end).
+
+**Order.** The store hands out a team's sequence numbers; ``append`` holds a
+per-team lock from taking the number to publishing the entry, so on one node
+entries are published in sequence order and a subscriber never sees 7 before 6
+(a dashboard still fills gaps from the store, for entries of other nodes).
+
+**Status across restarts.** The last status this server logged for a meeting is
+kept with its facts (key ``"status"``), so after a restart a change that
+happened while it was down is still logged as ``status_changed`` (the status
+scheduler refreshes every pending meeting at start-up).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import contextlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +36,15 @@ import structlog
 from rooms.errors import NotFound
 from rooms.meeting import Meeting
 from rooms.presence import LogEntry, MeetingChange, PresenceEvent, PresenceKind
-from rooms.status import MeetingFacts, MeetingStatus, fold, guest_indicator, meeting_status
+from rooms.status import (
+    GuestIndicator,
+    MeetingFacts,
+    MeetingStatus,
+    StatusDecision,
+    fold,
+    guest_indicator,
+    meeting_status,
+)
 from signalling.bus import Bus
 from signalling.clock import Clock
 from signalling.metrics import Metrics
@@ -34,10 +54,17 @@ from signalling.store.base import Store
 log = structlog.get_logger("vestibule.presence")
 
 #: longest meeting the room lookup considers (meeting types cap duration at 8 h)
-_LONGEST = timedelta(hours=8)
+LONGEST = timedelta(hours=8)
+_LONGEST = LONGEST
+#: the key under which the last logged status is kept beside a meeting's facts
+_STATUS_KEY = "status"
+
+StatusListener = Callable[[Meeting, StatusDecision], None]
 
 
 class PresenceLog:
+    """The ordered writer of every team's log (see the module docstring)."""
+
     def __init__(
         self, store: Store, bus: Bus, clock: Clock, metrics: Metrics, settings: Settings
     ) -> None:
@@ -52,8 +79,15 @@ class PresenceLog:
         self._idle = asyncio.Event()
         self._idle.set()
         self._appended: dict[str, int] = {}
-        #: called with a meeting whenever its record changed (the status scheduler)
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        #: called with a meeting whenever its record changed
         self.change_listeners: list[Callable[[Meeting], None]] = []
+        #: called with every status decision computed (the status scheduler keeps
+        #: one wake-up per meeting at ``decision.next_change_at``)
+        self.status_listeners: list[StatusListener] = []
+        #: called with every entry this node appends, after it was published
+        #: (webhooks: each entry is posted once, by the node that made it)
+        self.entry_listeners: list[Callable[[LogEntry], None]] = []
 
     # -- the hub's side (synchronous) ------------------------------------------------
 
@@ -94,18 +128,18 @@ class PresenceLog:
             "room": event.room_id,
             "detail": dict(event.detail),
         }
-        targets: list[Meeting | None] = list(meetings) if meetings else [None]
-        for meeting in targets:
-            mid = meeting.id if meeting is not None else None
-            if meeting is not None:
-                facts = await self._facts_of(meeting.id)
-                facts = fold(facts, event)
-                self._facts[meeting.id] = facts
-                await self.store.put_meeting_facts(meeting.id, facts.to_dict())
-                data = {**data, "indicator": str(guest_indicator(facts))}
-            await self.append(event.team_id, event.at, "presence", str(event.kind), mid, data)
-            if meeting is not None:
-                await self.refresh_status(meeting, event.at)
+        if not meetings:
+            await self.append(event.team_id, event.at, "presence", str(event.kind), None, data)
+            return
+        for meeting in meetings:
+            facts = fold(await self._facts_of(meeting.id), event)
+            self._facts[meeting.id] = facts
+            data = {**data, "indicator": str(guest_indicator(facts))}
+            await self.append(
+                event.team_id, event.at, "presence", str(event.kind), meeting.id, data
+            )
+            await self.refresh_status(meeting, event.at, persist=False)
+            await self._persist(meeting.id)
 
     async def _meetings_for(self, event: PresenceEvent) -> list[Meeting]:
         if event.meeting_id is not None:
@@ -144,15 +178,41 @@ class PresenceLog:
             stored = await self.store.get_meeting_facts(meeting_id)
             facts = MeetingFacts.from_dict(stored) if stored else MeetingFacts()
             self._facts[meeting_id] = facts
+            status = stored.get(_STATUS_KEY) if stored else None
+            if meeting_id not in self._status and isinstance(status, str):
+                # an unknown value (a newer version wrote it) is recomputed instead
+                with contextlib.suppress(ValueError):
+                    self._status[meeting_id] = MeetingStatus(status)
         return facts
 
-    async def refresh_status(self, meeting: Meeting, now: datetime) -> MeetingStatus:
-        """Recompute a meeting's status; log ``status_changed`` if it moved."""
+    async def _persist(self, meeting_id: str) -> None:
+        """Keep the meeting's facts and last logged status beside it in the store."""
+        facts = self._facts.get(meeting_id, MeetingFacts())
+        stored: dict[str, Any] = facts.to_dict()
+        status = self._status.get(meeting_id)
+        if status is not None:
+            stored[_STATUS_KEY] = str(status)
+        await self.store.put_meeting_facts(meeting_id, stored)
+
+    async def refresh_status(
+        self, meeting: Meeting, now: datetime, *, persist: bool = True
+    ) -> MeetingStatus:
+        """Recompute a meeting's status; log ``status_changed`` if it moved.
+
+        The first status computed for a meeting this server never logged one
+        for is recorded silently (there is no "was" to report). Every decision
+        goes to the status listeners, so the scheduler always holds the next
+        instant the clock alone changes it.
+        """
         facts = await self._facts_of(meeting.id)
         decision = meeting_status(meeting, facts, now, grace=self.settings.link_grace)
         old = self._status.get(meeting.id)
         self._status[meeting.id] = decision.status
-        if old is not None and old != decision.status:
+        for listener in self.status_listeners:
+            listener(meeting, decision)
+        if old == decision.status:
+            return decision.status
+        if old is not None:
             log.info(
                 "meeting status",
                 change=f"{old} -> {decision.status}",
@@ -165,9 +225,26 @@ class PresenceLog:
                 "meeting",
                 str(MeetingChange.STATUS_CHANGED),
                 meeting.id,
-                {"status": str(decision.status), "was": str(old)},
+                {"status": str(decision.status), "was": str(old), "host": meeting.host_id},
             )
+        if persist:
+            await self._persist(meeting.id)
         return decision.status
+
+    async def describe(
+        self, meeting: Meeting, now: datetime
+    ) -> tuple[MeetingStatus, GuestIndicator]:
+        """Status and guest indicator of a meeting from its stored facts (correct
+        after a restart, unlike the synchronous :meth:`status_of`)."""
+        facts = await self._facts_of(meeting.id)
+        decision = meeting_status(meeting, facts, now, grace=self.settings.link_grace)
+        return decision.status, guest_indicator(facts)
+
+    async def prime(self, meeting_ids: Iterable[str]) -> None:
+        """Load stored facts so :meth:`status_of` and :meth:`indicator` are right
+        for these meetings (REST lists after a restart)."""
+        for meeting_id in meeting_ids:
+            await self._facts_of(meeting_id)
 
     async def append(
         self,
@@ -178,10 +255,16 @@ class PresenceLog:
         meeting_id: str | None,
         data: Mapping[str, Any],
     ) -> LogEntry:
-        """Append to the team's log and publish it (the only way entries are made)."""
-        entry = await self.store.append_log(team_id, at, topic, kind, meeting_id, data)
-        self.metrics.presence_events.labels(topic).inc()
-        await self.bus.publish(entry)
+        """Append to the team's log and publish it (the only way entries are made).
+
+        The team's lock spans numbering and publishing, so this node publishes a
+        team's entries in sequence order."""
+        async with self._locks[team_id]:
+            entry = await self.store.append_log(team_id, at, topic, kind, meeting_id, data)
+            self.metrics.presence_events.labels(topic).inc()
+            await self.bus.publish(entry)
+            for listener in self.entry_listeners:
+                listener(entry)
         count = self._appended.get(team_id, 0) + 1
         self._appended[team_id] = count
         if count % 1000 == 0:  # trim now and then, not on every append
@@ -193,13 +276,14 @@ class PresenceLog:
     ) -> LogEntry:
         """Log a change to a meeting's record (created, cancelled, ...) and its
         status if that moved. REST handlers call this after storing the change."""
+        status, _ = await self.describe(meeting, now)
         entry = await self.append(
             meeting.team_id,
             now,
             "meeting",
             str(change),
             meeting.id,
-            {"status": str(self.status_of(meeting, now)), **data},
+            {"status": str(status), "host": meeting.host_id, **data},
         )
         await self.refresh_status(meeting, now)
         for listener in self.change_listeners:
@@ -207,5 +291,6 @@ class PresenceLog:
         return entry
 
     def status_of(self, meeting: Meeting, now: datetime) -> MeetingStatus:
+        """The status from the facts in memory (see :meth:`describe` after a restart)."""
         facts = self._facts.get(meeting.id, MeetingFacts())
         return meeting_status(meeting, facts, now, grace=self.settings.link_grace).status

@@ -55,6 +55,16 @@ class Settings:
     key_attempts_per_room: int = 30
     # -- presence log -----------------------------------------------------------
     log_retention: int = 10_000
+    # -- webhooks (signalling.webhooks): every log entry POSTed to each URL -------
+    webhook_urls: tuple[str, ...] = ()
+    #: HMAC-SHA256 key of the X-Vestibule-Signature header (empty: no signature)
+    webhook_secret: str = ""
+    #: attempts per delivery before it goes to the dead-letter count
+    webhook_attempts: int = 5
+    #: first retry delay in seconds, doubled on each further attempt
+    webhook_backoff: float = 0.5
+    #: entries waiting for delivery; past it the oldest is dropped (dead letter)
+    webhook_queue: int = 1000
     # -- media check -------------------------------------------------------------
     mediacheck_workers: int = 0
     mediacheck_queue: int = 8

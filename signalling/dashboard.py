@@ -1,0 +1,554 @@
+"""The live meetings dashboard (``/ws/dashboard``, docs/protocol.md).
+
+Staff only: the session cookie on the upgrade, or ``{"type":"hello","jwt":J}``
+first. A ``subscribe`` answers a ``snapshot`` and then streams the team's log
+entries that fall in the viewer's scope, each with its ``seq``.
+
+**No gap, no duplicate.** A subscriber is registered with its team's feed
+*before* anything is read from the store; until it has caught up, live entries
+are held in its own bounded queue. Catch-up reads ``log_since`` page by page,
+then drains the held entries, dropping those with ``seq <= last sent``; the
+switch to live happens with no ``await`` between "held queue empty" and
+"live", so nothing can fall between the two. A live entry whose ``seq`` is not
+``last + 1`` (an entry of another node still on its way) sends the subscriber
+back to catching up from the store, which has every entry in order.
+
+**One wake-up per entry, not per subscriber.** The bus calls each team feed
+synchronously; the feed's one task encodes an entry once per encoding and
+writes it straight to every live subscriber's socket (DESIGN.md: wake-ups cost
+70-110 µs each, so 1,000 subscriber tasks per event would blow the 50 ms p99).
+
+**Backpressure.** A subscriber that stops reading is closed 1013
+``slow_consumer`` when its held queue passes its bound or its transport's write
+buffer passes ``Connection.max_buffer``; it resumes with ``since``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections import deque
+from collections.abc import Coroutine
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from rooms.access import visible_meetings_scope
+from rooms.errors import (
+    BadMessage,
+    NotFound,
+    RateLimited,
+    TokenInvalid,
+    TooLarge,
+    Unauthorized,
+    VestibuleError,
+)
+from rooms.meeting import Meeting
+from rooms.presence import LogEntry, MeetingChange
+from signalling import protocol as p
+from signalling.app import BUS, CLOCK, METRICS, PRESENCE, SETTINGS, STORE
+from signalling.bus import Bus
+from signalling.clock import Clock
+from signalling.connection import CloseCode, CloseReason, Connection, TokenBucket
+from signalling.metrics import Metrics
+from signalling.presence import PresenceLog
+from signalling.settings import Settings
+from signalling.staff_auth import COOKIE, StaffPrincipal, from_jwt, from_session_cookie
+from signalling.store.base import Store
+from signalling.views import iso, meeting_view
+
+log = structlog.get_logger("vestibule.dashboard")
+
+ENDPOINT = "dashboard"
+#: entries read from the store per catch-up page
+PAGE = 500
+#: held (not yet sent) entries per subscriber while it catches up, as a multiple
+#: of the outgoing queue bound (settings.send_queue, docs/protocol.md "Limits"):
+#: a catch-up reads the store while live entries keep coming, so it may fall
+#: behind by more than one queue's worth before it overtakes them.
+HELD_FACTOR = 4
+#: snapshot history: a dashboard shows today's and upcoming meetings; four
+#: weeks back covers "what happened last week" without sending years of them.
+SNAPSHOT_PAST = timedelta(days=28)
+#: meeting id -> host cache per team feed, cleared when it passes this size
+HOST_CACHE = 10_000
+#: consecutive rate-limited messages after which a connection is abusive (as /ws)
+FLOOD_CLOSE_AFTER = 100
+
+
+class Outgoing:
+    """One log entry as dashboards see it, encoded at most once per encoding."""
+
+    __slots__ = ("_frames", "body", "entry", "hosts")
+
+    def __init__(self, entry: LogEntry, body: dict[str, Any] | None, hosts: frozenset[str]):
+        self.entry = entry
+        #: the wire message; None when no dashboard shows it (no meeting)
+        self.body = body
+        #: the members whose meetings it concerns (host, and the previous host on reassign)
+        self.hosts = hosts
+        self._frames: dict[bool, bytes] = {}
+
+    def frame(self, binary: bool) -> bytes:
+        frame = self._frames.get(binary)
+        if frame is None:
+            assert self.body is not None
+            frame = self._frames[binary] = p.encode(self.body, binary=binary)
+        return frame
+
+
+class Subscriber:
+    """One subscribed dashboard connection: its scope, last seq and held entries."""
+
+    __slots__ = ("conn", "feed", "held", "held_limit", "hosts", "last", "live")
+
+    def __init__(self, conn: Connection, feed: TeamFeed, hosts: frozenset[str], held_limit: int):
+        self.conn = conn
+        self.feed = feed
+        self.hosts = hosts
+        self.held_limit = held_limit
+        #: the highest seq handled (sent, or skipped as out of scope)
+        self.last = 0
+        self.live = False
+        self.held: deque[Outgoing] = deque()
+
+    def hold(self, out: Outgoing) -> None:
+        """Keep a live entry until catch-up reaches it (bounded)."""
+        if len(self.held) >= self.held_limit:
+            self.feed.dashboard.slow(self)
+            return
+        self.held.append(out)
+
+    async def offer(self, out: Outgoing) -> None:
+        """A live entry, in order: send it if in scope; on a gap, catch up first."""
+        seq = out.entry.seq
+        if seq <= self.last:
+            return
+        if seq > self.last + 1:
+            self.live = False
+            self.hold(out)
+            self.feed.dashboard.spawn(self.catch_up())
+            return
+        await self._deliver(out)
+
+    async def _deliver(self, out: Outgoing) -> None:
+        self.last = out.entry.seq
+        if out.body is not None and not self.hosts.isdisjoint(out.hosts):
+            sent = await self.conn.send_frame(out.frame(self.conn.binary), out.body["type"])
+            if not sent and self.conn.closed:  # cut off (slow) or gone: hold nothing for it
+                self.feed.dashboard.unsubscribe(self.conn)
+
+    async def start(self, since: int | None, ref: p.Ref) -> None:
+        """Snapshot (fresh, or empty before a catch-up), then go live."""
+        feed = self.feed
+        low, high = await feed.dashboard.store.log_bounds(feed.team_id)
+        if since is None or since < low - 1 or since > high:
+            await self._fresh(high, ref)
+        else:
+            self.last = since
+            body: dict[str, Any] = {"type": "snapshot", "seq": since, "fresh": False}
+            body["meetings"] = []
+            if ref is not None:
+                body["ref"] = ref
+            await self.conn.send(body)
+        await self.catch_up()
+
+    async def _fresh(self, high: int, ref: p.Ref) -> None:
+        """A full snapshot as of ``high`` (read before the meetings, so an entry
+        appended meanwhile is sent again rather than missed: entries set state,
+        so applying one twice is harmless)."""
+        meetings = await self.feed.dashboard.snapshot(self.feed, self.hosts)
+        self.last = high
+        body: dict[str, Any] = {"type": "snapshot", "seq": high, "fresh": True}
+        body["meetings"] = meetings
+        if ref is not None:
+            body["ref"] = ref
+        await self.conn.send(body)
+
+    async def catch_up(self) -> None:
+        """Send what the store has after ``last``, then the held entries; go live."""
+        store = self.feed.dashboard.store
+        while not self.conn.closed:
+            page = await store.log_since(self.feed.team_id, self.last, PAGE)
+            if page and page[0].seq > self.last + 1:
+                # trimmed past us while we read: start over from a fresh snapshot
+                await self._fresh((await store.log_bounds(self.feed.team_id))[1], None)
+                continue
+            for entry in page:
+                await self._deliver(await self.feed.outgoing(entry))
+            if len(page) == PAGE:
+                continue
+            while self.held and self.held[0].entry.seq <= self.last + 1:
+                out = self.held.popleft()
+                if out.entry.seq == self.last + 1:
+                    await self._deliver(out)
+            if not self.held:
+                self.live = True  # no await since the check: nothing slips between
+                return
+            # the oldest held entry is ahead of us: the store has what lies between
+
+
+class TeamFeed:
+    """A team's live entries on this node, fanned out to its subscribers."""
+
+    def __init__(self, dashboard: Dashboard, team_id: str) -> None:
+        self.dashboard = dashboard
+        self.team_id = team_id
+        self.subscribers: set[Subscriber] = set()
+        self.queue: deque[LogEntry] = deque()
+        self.hosts: dict[str, str] = {}
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self._wake = asyncio.Event()
+        self._unsubscribe = dashboard.bus.subscribe(team_id, self._on_entry)
+        self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    def close(self) -> None:
+        self._unsubscribe()
+        self._task.cancel()
+
+    def _on_entry(self, entry: LogEntry) -> None:
+        self.queue.append(entry)
+        self.idle.clear()
+        self._wake.set()
+
+    async def _drain(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self.queue:
+                entry = self.queue.popleft()
+                try:
+                    out = await self.outgoing(entry)
+                    for sub in list(self.subscribers):
+                        if sub.live:
+                            await sub.offer(out)
+                        else:
+                            sub.hold(out)
+                except Exception:  # one bad entry must not stop the feed
+                    log.exception("dashboard entry not delivered", team=self.team_id)
+            self.idle.set()
+
+    def remember(self, meeting: Meeting) -> None:
+        if len(self.hosts) >= HOST_CACHE:
+            self.hosts.clear()
+        self.hosts[meeting.id] = meeting.host_id
+
+    async def _host_of(self, meeting_id: str) -> str | None:
+        host = self.hosts.get(meeting_id)
+        if host is None:
+            try:
+                meeting = await self.dashboard.store.get_meeting(meeting_id)
+            except NotFound:
+                return None
+            if meeting.team_id != self.team_id:
+                return None
+            self.remember(meeting)
+            host = meeting.host_id
+        return host
+
+    async def outgoing(self, entry: LogEntry) -> Outgoing:
+        """The wire form of ``entry`` and whose scopes it falls in."""
+        mid = entry.meeting_id
+        if mid is None:
+            return Outgoing(entry, None, frozenset())
+        data = entry.data
+        at = iso(entry.at)
+        if entry.topic != "meeting":
+            host = await self._host_of(mid)
+            body = {
+                "type": "presence",
+                "seq": entry.seq,
+                "meeting": mid,
+                "participant": data.get("participant"),
+                "role": data.get("role"),
+                "kind": entry.kind,
+                "indicator": data.get("indicator"),
+                "at": at,
+                "detail": data.get("detail", {}),
+            }
+            return Outgoing(entry, body, frozenset() if host is None else frozenset({host}))
+        hosts = set()
+        previous = self.hosts.get(mid)
+        if entry.kind == MeetingChange.REASSIGNED and previous is not None:
+            hosts.add(previous)
+        body = {
+            "type": "meeting",
+            "seq": entry.seq,
+            "meeting": mid,
+            "change": entry.kind,
+            "status": data.get("status"),
+            "at": at,
+        }
+        if "was" in data:
+            body["was"] = data["was"]
+        if entry.kind != MeetingChange.STATUS_CHANGED:
+            # the record changed: send it whole, so a dashboard needs no REST call
+            view = await self.dashboard.view_of(mid)
+            if view is not None:
+                body["view"] = view
+                self.hosts[mid] = view["host"]
+        host = data.get("host") if isinstance(data.get("host"), str) else None
+        host = host or await self._host_of(mid)
+        if host is not None:
+            hosts.add(host)
+            body["host"] = host
+        return Outgoing(entry, body, frozenset(hosts))
+
+
+class Dashboard:
+    """The ``/ws/dashboard`` endpoint: its connections, team feeds and tasks."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        bus: Bus,
+        clock: Clock,
+        metrics: Metrics,
+        presence: PresenceLog,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self.metrics = metrics
+        self.presence = presence
+        self.feeds: dict[str, TeamFeed] = {}
+        self.connections: dict[Connection, Subscriber | None] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- tasks and shutdown ----------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a coroutine owned by the dashboard (cancelled at shutdown)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def shutdown(self) -> None:
+        goaway = {"type": "goaway", "reason": "shutdown", "reconnect_after": 1}
+        conns = list(self.connections)
+        for conn in conns:
+            await conn.send(goaway)
+        await asyncio.gather(
+            *(c.close(CloseCode.GOING_AWAY, CloseReason.SHUTDOWN) for c in conns),
+            return_exceptions=True,
+        )
+        for feed in self.feeds.values():
+            feed.close()
+        self.feeds.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def slow(self, sub: Subscriber) -> None:
+        """Cut off a subscriber that fell too far behind (it resumes with since)."""
+        self.metrics.slow_consumers.labels(ENDPOINT).inc()
+        self.unsubscribe(sub.conn)
+        sub.conn.close_soon(CloseCode.TRY_AGAIN_LATER, CloseReason.SLOW_CONSUMER)
+
+    async def idle(self) -> None:
+        """Wait until every team feed has handed out what it received (tests)."""
+        for feed in list(self.feeds.values()):
+            await feed.idle.wait()
+
+    # -- snapshots ---------------------------------------------------------------------
+
+    async def snapshot(self, feed: TeamFeed, hosts: frozenset[str]) -> list[dict[str, Any]]:
+        """The meetings in scope, newest start first (still-planning ones first)."""
+        now = self.clock.now()
+        team = feed.team_id
+        rooms = {r.id: r for r in await self.store.list_rooms(team)}
+        types = {t.id: t for t in await self.store.list_meeting_types(team)}
+        meetings = [
+            m
+            for m in await self.store.list_meetings(team, host_ids=hosts)
+            if m.start is None or m.start >= now - SNAPSHOT_PAST
+        ]
+        # still-planning meetings first, then by start, most recent first
+        meetings.sort(key=lambda m: (m.start is None, m.start or m.created_at, m.id), reverse=True)
+        views = []
+        for meeting in meetings:
+            feed.remember(meeting)
+            status, indicator = await self.presence.describe(meeting, now)
+            views.append(
+                meeting_view(
+                    meeting, status=str(status), indicator=str(indicator), rooms=rooms, types=types
+                )
+            )
+        return views
+
+    async def view_of(self, meeting_id: str) -> dict[str, Any] | None:
+        try:
+            meeting = await self.store.get_meeting(meeting_id)
+        except NotFound:
+            return None
+        rooms = {r.id: r for r in await self.store.list_rooms(meeting.team_id)}
+        types = {t.id: t for t in await self.store.list_meeting_types(meeting.team_id)}
+        status, indicator = await self.presence.describe(meeting, self.clock.now())
+        return meeting_view(
+            meeting, status=str(status), indicator=str(indicator), rooms=rooms, types=types
+        )
+
+    # -- the endpoint ------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(
+            max_msg_size=self.settings.max_message,
+            compress=False,
+            heartbeat=self.settings.heartbeat,
+            decode_text=False,
+        )
+        await ws.prepare(request)
+        conn = Connection(
+            ws,
+            "d" + secrets.token_hex(6),
+            self.metrics,
+            endpoint=ENDPOINT,
+            max_buffer=self.settings.send_queue * 4096,
+            transport=request.transport,
+            spawn=self.spawn,
+        )
+        self.connections[conn] = None
+        self.metrics.connections.labels(ENDPOINT).inc()
+        try:
+            staff = await self._authenticate(request, conn)
+            if staff is not None:
+                conn.bound.update(team=staff.account.team_id, staff=staff.account.id)
+                await self._serve(conn, staff)
+        finally:
+            self.unsubscribe(conn)
+            self.connections.pop(conn, None)
+            self.metrics.connections.labels(ENDPOINT).dec()
+            if not ws.closed:
+                await conn.close(CloseCode.NORMAL, conn.close_reason or "closed")
+        return ws
+
+    async def _authenticate(self, request: web.Request, conn: Connection) -> StaffPrincipal | None:
+        """The cookie on the upgrade, or a hello with a JWT first; None after closing."""
+        now = self.clock.now()
+        cookie = request.cookies.get(COOKIE)
+        try:
+            if cookie:
+                return await from_session_cookie(self.store, self.settings, cookie, now)
+            try:
+                msg = await conn.ws.receive(timeout=self.settings.hello_timeout)
+            except TimeoutError:
+                raise Unauthorized("no hello in time") from None
+            if msg.type is WSMsgType.ERROR:
+                raise TooLarge()
+            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                return None
+            conn.binary = msg.type is WSMsgType.BINARY
+            hello = p.parse(msg.data, binary=conn.binary)
+            if not isinstance(hello, p.Hello) or hello.jwt is None:
+                raise Unauthorized("dashboards need staff credentials")
+            return await from_jwt(self.store, self.settings, hello.jwt, now)
+        except VestibuleError as err:
+            if isinstance(err, TokenInvalid | Unauthorized):
+                log.info("credential refused", code=err.code, **conn.bound)
+            await conn.send_error(err)
+            await conn.close(CloseCode(err.close_code or CloseCode.POLICY), err.code)
+            return None
+
+    async def _serve(self, conn: Connection, staff: StaffPrincipal) -> None:
+        bucket = TokenBucket(self.settings.rate, self.settings.burst)
+        rejected = 0
+        while not conn.closed:
+            msg = await conn.ws.receive()
+            if msg.type is WSMsgType.ERROR:
+                await conn.send_error(TooLarge())
+                await conn.close(CloseCode.TOO_LARGE, CloseReason.TOO_LARGE)
+                return
+            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                return
+            binary = msg.type is WSMsgType.BINARY
+            wait = bucket.take()
+            if wait:
+                rejected += 1
+                await conn.send_error(RateLimited(retry_after=round(wait, 3)))
+                if rejected > FLOOD_CLOSE_AFTER:
+                    await conn.close(CloseCode.POLICY, CloseReason.FLOOD)
+                    return
+                continue
+            rejected = 0
+            try:
+                message = p.parse(msg.data, binary=binary)
+                self.metrics.messages_in.labels(_kind(message)).inc()
+                staff = await self._on_message(conn, staff, message)
+            except VestibuleError as err:
+                await conn.send_error(err, p.ref_of(msg.data, binary=binary))
+                if err.close_code is not None:
+                    await conn.close(CloseCode(err.close_code), err.code)
+                    return
+
+    async def _on_message(
+        self, conn: Connection, staff: StaffPrincipal, message: p.ClientMessage
+    ) -> StaffPrincipal:
+        if isinstance(message, p.Subscribe):
+            await self._subscribe(conn, staff, message)
+        elif isinstance(message, p.Ping):
+            body: dict[str, Any] = {"type": "pong", "server_time": self.clock.now().timestamp()}
+            if message.ref is not None:
+                body["ref"] = message.ref
+            await conn.send(body)
+        elif isinstance(message, p.Hello):
+            # a JWT hello after a cookie upgrade: the JWT's account takes over
+            if message.jwt is not None:
+                staff = await from_jwt(self.store, self.settings, message.jwt, self.clock.now())
+        elif not isinstance(message, p.Pong):
+            raise BadMessage("not a dashboard message")
+        return staff
+
+    async def _subscribe(self, conn: Connection, staff: StaffPrincipal, msg: p.Subscribe) -> None:
+        account = staff.account
+        groups = await self.store.list_groups(account.team_id) if account.team_id else []
+        hosts = visible_meetings_scope(account, groups, msg.scope)  # Forbidden for managers
+        assert account.team_id is not None
+        self.unsubscribe(conn)
+        feed = self.feeds.get(account.team_id)
+        if feed is None:
+            feed = self.feeds[account.team_id] = TeamFeed(self, account.team_id)
+        sub = Subscriber(conn, feed, hosts, self.settings.send_queue * HELD_FACTOR)
+        # registered before the store is read: live entries are held from now on
+        feed.subscribers.add(sub)
+        self.connections[conn] = sub
+        log.info("dashboard subscribed", scope=msg.scope, since=msg.since, **conn.bound)
+        await sub.start(msg.since, msg.ref)
+
+    def unsubscribe(self, conn: Connection) -> None:
+        sub = self.connections.get(conn)
+        if sub is None:
+            return
+        self.connections[conn] = None
+        feed = sub.feed
+        feed.subscribers.discard(sub)
+        if not feed.subscribers and self.feeds.get(feed.team_id) is feed:
+            del self.feeds[feed.team_id]
+            feed.close()
+
+
+def _kind(message: p.ClientMessage) -> str:
+    return {p.Subscribe: "subscribe", p.Ping: "ping", p.Pong: "pong", p.Hello: "hello"}.get(
+        type(message), "other"
+    )
+
+
+DASHBOARD = web.AppKey("dashboard", Dashboard)
+
+
+def setup(app: web.Application) -> None:
+    """Route ``/ws/dashboard`` and close its connections at shutdown (from create_app)."""
+    dashboard = Dashboard(
+        app[SETTINGS], app[STORE], app[BUS], app[CLOCK], app[METRICS], app[PRESENCE]
+    )
+    app[DASHBOARD] = dashboard
+    app.router.add_get("/ws/dashboard", dashboard.handle)
+
+    async def on_shutdown(app: web.Application) -> None:
+        await dashboard.shutdown()
+
+    app.on_shutdown.append(on_shutdown)
