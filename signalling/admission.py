@@ -15,7 +15,9 @@ import structlog
 from rooms import access
 from rooms.credentials import Credential
 from rooms.errors import BadMessage, Forbidden, NotFound, TokenInvalid
+from rooms.meeting import MeetingType
 from rooms.presence import Role
+from rooms.room import Room
 from rooms.tokens import (
     digest_key,
     digest_link,
@@ -24,6 +26,7 @@ from rooms.tokens import (
     new_rejoin_secret,
     normalise_key,
 )
+from signalling.cache import RecordCache
 from signalling.protocol import Hello
 from signalling.session import Identity
 from signalling.settings import Settings
@@ -47,6 +50,8 @@ class Admission:
         self.settings = settings
         self.by_address = WindowLimiter(settings.key_attempts_per_address)
         self.by_room = WindowLimiter(settings.key_attempts_per_room)
+        self.rooms: RecordCache[Room] = RecordCache()
+        self.types: RecordCache[MeetingType] = RecordCache()
 
     async def admit(
         self, hello: Hello, *, cookie_staff: StaffPrincipal | None, address: str, now: datetime
@@ -103,11 +108,12 @@ class Admission:
 
     async def _guest(self, cred: Credential, hello: Hello) -> Identity:
         meeting = await self.store.get_meeting(cred.meeting_id)
-        room = await self.store.get_room(meeting.room_id)
+        room = await self.rooms.get(meeting.room_id, self.store.get_room)
         instructions = ""
         if meeting.type_id:
             try:
-                instructions = (await self.store.get_meeting_type(meeting.type_id)).instructions
+                mtype = await self.types.get(meeting.type_id, self.store.get_meeting_type)
+                instructions = mtype.instructions
             except NotFound:
                 instructions = ""
         name = (hello.name or "").strip() or meeting.guest.name

@@ -1,0 +1,41 @@
+"""A small read-through cache for records that hardly ever change (rooms,
+meeting types), so the join path does not ask the store for them every time.
+
+Entries live ``ttl`` seconds: a renamed room or edited meeting type shows on
+new joins within that time, also on other nodes (nothing to invalidate
+across nodes). Bounded: past ``max_entries`` the oldest entries go first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+
+#: long enough to absorb a burst of joins, short enough that an edit shows soon
+DEFAULT_TTL = 30.0
+
+
+class RecordCache(Generic[V]):
+    def __init__(self, ttl: float = DEFAULT_TTL, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[float, V]] = OrderedDict()
+
+    async def get(self, key: str, load: Callable[[str], Awaitable[V]]) -> V:
+        now = time.monotonic()
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = await load(key)
+        self._entries[key] = (now + self.ttl, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return value
+
+    def forget(self, key: str) -> None:
+        self._entries.pop(key, None)
