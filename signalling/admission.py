@@ -15,7 +15,7 @@ import structlog
 from rooms import access
 from rooms.credentials import Credential
 from rooms.errors import BadMessage, Forbidden, NotFound, TokenInvalid
-from rooms.meeting import MeetingType
+from rooms.meeting import Meeting, MeetingType
 from rooms.presence import Role
 from rooms.room import Room
 from rooms.tokens import (
@@ -52,6 +52,8 @@ class Admission:
         self.by_room = WindowLimiter(settings.key_attempts_per_room)
         self.rooms: RecordCache[Room] = RecordCache()
         self.types: RecordCache[MeetingType] = RecordCache()
+        #: replaced by the presence log's cache in create_app (shared on purpose)
+        self.meetings: RecordCache[Meeting] = RecordCache(ttl=2.0)
 
     async def admit(
         self, hello: Hello, *, cookie_staff: StaffPrincipal | None, address: str, now: datetime
@@ -107,7 +109,7 @@ class Admission:
         return Admitted(await self._guest(cred, hello), rejoin=secret)
 
     async def _guest(self, cred: Credential, hello: Hello) -> Identity:
-        meeting = await self.store.get_meeting(cred.meeting_id)
+        meeting = await self.meetings.get(cred.meeting_id, self.store.get_meeting)
         room = await self.rooms.get(meeting.room_id, self.store.get_room)
         instructions = ""
         if meeting.type_id:

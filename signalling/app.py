@@ -75,7 +75,9 @@ def create_app(
     bus = bus if bus is not None else make_bus(settings)
     metrics = Metrics()
     presence = PresenceLog(store, bus, clock, metrics, settings)
-    hub = Hub(settings, store, clock, metrics, presence, Admission(store, settings))
+    admission = Admission(store, settings)
+    admission.meetings = presence.meetings  # the ENTERED that follows a hello reads it too
+    hub = Hub(settings, store, clock, metrics, presence, admission)
     app[SETTINGS] = settings
     app[STORE] = store
     app[BUS] = bus

@@ -37,5 +37,10 @@ class RecordCache(Generic[V]):
             self._entries.popitem(last=False)
         return value
 
+    def put(self, key: str, value: V) -> None:
+        """Replace an entry with a value known to be fresh (this node just wrote it)."""
+        self._entries[key] = (time.monotonic() + self.ttl, value)
+        self._entries.move_to_end(key)
+
     def forget(self, key: str) -> None:
         self._entries.pop(key, None)

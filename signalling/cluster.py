@@ -50,7 +50,7 @@ from rooms.credentials import Credential
 from rooms.errors import Busy, NotFound
 from rooms.tokens import digest_link, digest_secret, digests_equal, redeemable
 from signalling.admission import Admission, Admitted
-from signalling.app import HUB, SETTINGS, STORE
+from signalling.app import HUB, PRESENCE, SETTINGS, STORE
 from signalling.hub import Hub, RoomElsewhere
 from signalling.protocol import Hello
 from signalling.settings import Settings
@@ -337,6 +337,7 @@ def setup(app: web.Application) -> None:
     leases = RoomLeases(settings.redis_url, settings.node_id, settings.base_url, _rooms_in_use(hub))
     hub.placement = leases
     hub.admission = PlacedAdmission(app[STORE], settings, leases)
+    hub.admission.meetings = app[PRESENCE].meetings
 
     async def leases_ctx(app: web.Application) -> AsyncIterator[None]:
         await leases.start()

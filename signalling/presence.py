@@ -46,6 +46,7 @@ from rooms.status import (
     meeting_status,
 )
 from signalling.bus import Bus
+from signalling.cache import RecordCache
 from signalling.clock import Clock
 from signalling.metrics import Metrics
 from signalling.settings import Settings
@@ -53,6 +54,8 @@ from signalling.store.base import Store
 
 log = structlog.get_logger("vestibule.presence")
 
+#: how long a meeting read from the store is reused (see PresenceLog.meetings)
+MEETING_TTL = 2.0
 #: longest meeting the room lookup considers (meeting types cap duration at 8 h)
 LONGEST = timedelta(hours=8)
 _LONGEST = LONGEST
@@ -74,6 +77,10 @@ class PresenceLog:
         self.metrics = metrics
         self.settings = settings
         self._queue: asyncio.Queue[PresenceEvent | None] = asyncio.Queue()
+        #: meetings as recently read, shared with admission: a guest's hello just
+        #: read the meeting its ENTERED event is about. Short-lived, because another
+        #: node may change a meeting; this node's own changes replace the entry.
+        self.meetings: RecordCache[Meeting] = RecordCache(ttl=MEETING_TTL)
         self._facts: dict[str, MeetingFacts] = {}
         self._status: dict[str, MeetingStatus] = {}
         self._idle = asyncio.Event()
@@ -144,7 +151,7 @@ class PresenceLog:
     async def _meetings_for(self, event: PresenceEvent) -> list[Meeting]:
         if event.meeting_id is not None:
             try:
-                return [await self.store.get_meeting(event.meeting_id)]
+                return [await self.meetings.get(event.meeting_id, self.store.get_meeting)]
             except NotFound:
                 return []
         if event.kind in (
@@ -276,6 +283,7 @@ class PresenceLog:
     ) -> LogEntry:
         """Log a change to a meeting's record (created, cancelled, ...) and its
         status if that moved. REST handlers call this after storing the change."""
+        self.meetings.put(meeting.id, meeting)
         status, _ = await self.describe(meeting, now)
         entry = await self.append(
             meeting.team_id,
