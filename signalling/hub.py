@@ -1,9 +1,10 @@
 """The websocket hub for people in rooms (``/ws``).
 
-The hub owns this node's sessions and live rooms and routes each parsed
-message to one small handler; the rules live in rooms/ (lobby, access), the
-credential checks in admission, the relay in room_runtime. Errors map to the
-wire in one place (``_fail``).
+The hub owns this node's connections, sessions and live rooms: the hello
+handshake, the read loop, heartbeats, resume and shutdown. Each parsed message
+goes to its handler (signalling/handlers.py); the rules live in rooms/ (lobby,
+access), the credential checks in admission, the relay in room_runtime. Errors
+map to the wire in one place (``_fail``).
 """
 
 from __future__ import annotations
@@ -11,37 +12,31 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, Protocol
 
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from rooms import access, lobby
+from rooms import lobby
 from rooms.errors import (
-    BadMessage,
-    BadTransition,
-    Busy,
-    Conflict,
-    Forbidden,
-    NotFound,
-    NotHost,
     RateLimited,
     TokenInvalid,
     TooLarge,
     Unauthorized,
     VestibuleError,
 )
-from rooms.presence import PresenceEvent, PresenceKind, Role
+from rooms.presence import PresenceEvent, PresenceKind
 from rooms.tokens import digest_secret
 from signalling import protocol as p
 from signalling.admission import Admission
 from signalling.clock import Clock
 from signalling.connection import CloseCode, CloseReason, Connection, TokenBucket
+from signalling.handlers import HANDLERS, TYPE_NAMES
 from signalling.ice import ice_servers
 from signalling.metrics import Metrics
 from signalling.room_runtime import Recorder, RoomRuntime
-from signalling.session import Identity, Session, SessionRegistry
+from signalling.session import Session, SessionRegistry
 from signalling.settings import Settings
 from signalling.staff_auth import COOKIE, StaffPrincipal, from_session_cookie
 from signalling.store.base import Store
@@ -66,9 +61,6 @@ class MediaChecks(Protocol):
 
     async def offer(self, session: Session, msg: p.MediaCheckOffer) -> None: ...
     def cancel(self, session: Session) -> None: ...
-
-
-Handler = Callable[["Hub", Session, Any], Awaitable[None]]
 
 
 class RoomElsewhere(Exception):
@@ -382,7 +374,7 @@ class Hub:
         bucket = TokenBucket(self.settings.rate, self.settings.burst)
         rejected = 0
         ws = conn.ws
-        handlers = _HANDLERS
+        handlers = HANDLERS
         counts_in = self.metrics.messages_in.counts
         while not conn.closed:
             msg = await ws.receive()
@@ -409,7 +401,7 @@ class Hub:
                 rejected = 0
                 try:
                     message = p.parse(msg.data, binary=binary)
-                    counts_in[_TYPE_NAMES[type(message)]] += 1
+                    counts_in[TYPE_NAMES[type(message)]] += 1
                     await handlers[type(message)](self, session, message)
                 except VestibuleError as err:
                     await self._fail(conn, err, p.ref_of(msg.data, binary=binary))
@@ -497,159 +489,3 @@ class Hub:
     def _expired(self, session: Session) -> None:
         log.info("resume window passed", participant=session.pid, room=session.who.room.id)
         self.spawn(self.leave(session))
-
-
-# -- handlers ------------------------------------------------------------------------
-
-
-async def _on_hello(hub: Hub, session: Session, msg: p.Hello) -> None:
-    raise BadMessage("already said hello")
-
-
-async def _on_join(hub: Hub, session: Session, msg: p.Join) -> None:
-    if session.joined:
-        raise BadTransition("participant", "joined", "join")
-    runtime = hub.runtime_for(session)
-    who = session.who
-    runtime.sessions[session.pid] = session
-    session.joined = True
-    person = lobby.Person(who.participant, who.role, who.name, who.meeting_id, who.staff_id)
-    try:
-        await runtime.apply(lobby.Arrive(person), hub.clock.now())
-    except VestibuleError:
-        runtime.sessions.pop(session.pid, None)
-        session.joined = False
-        raise
-
-
-async def _on_leave(hub: Hub, session: Session, msg: p.Leave) -> None:
-    await hub.leave(session)
-
-
-async def _on_signal(hub: Hub, session: Session, msg: p.Signal) -> None:
-    runtime = hub.rooms.get(session.who.room.id)
-    if runtime is None or not session.joined:
-        raise Forbidden("you are not in the call")
-    await runtime.relay(session, msg)
-
-
-async def _on_call_state(hub: Hub, session: Session, msg: p.CallState) -> None:
-    runtime = hub.rooms.get(session.who.room.id)
-    if runtime is None or session.pid not in runtime.in_call:
-        raise Forbidden("you are not in the call")
-    kind = PresenceKind.CALL_CONNECTED if msg.state == "connected" else PresenceKind.CALL_FAILED
-    hub.record(session, kind, peer=msg.peer)
-
-
-def _host_command(build: Callable[[str, Any], lobby.Command]) -> Handler:
-    async def handler(hub: Hub, session: Session, msg: Any) -> None:
-        runtime = hub.rooms.get(session.who.room.id)
-        if runtime is None or not session.joined or session.who.role is not Role.HOST:
-            raise NotHost()
-        await runtime.apply(build(session.pid, msg), hub.clock.now())
-
-    return handler
-
-
-async def _on_deny(hub: Hub, session: Session, msg: p.Deny) -> None:
-    """Deny, and revoke the guest's credential: denied is final (DESIGN.md's
-    lifecycle), so neither the link nor the rejoin secret lets them queue again."""
-    runtime = hub.rooms.get(session.who.room.id)
-    if runtime is None or not session.joined or session.who.role is not Role.HOST:
-        raise NotHost()
-    person = runtime.state.people.get(msg.participant)
-    await runtime.apply(lobby.Deny(session.pid, msg.participant), hub.clock.now())
-    if person is not None and person.meeting_id is not None and person.role is Role.GUEST:
-        await hub.store.replace_credential(person.meeting_id, None, hub.clock.now())
-
-
-async def _on_move(hub: Hub, session: Session, msg: p.Move) -> None:
-    runtime = hub.rooms.get(session.who.room.id)
-    if runtime is None or not session.joined or session.who.role is not Role.HOST:
-        raise NotHost()
-    target_room = await hub.store.find_room_by_slug(msg.room)
-    if target_room is None:
-        raise NotFound("no such room")
-    access.check_move_target(runtime.room, target_room)
-    if hub.placement is not None and await hub.placement.claim(target_room.id) is not None:
-        # The target room lives on another node: moving the guest here would split it.
-        raise Conflict("that room is in use on another server; try again when it is free")
-    guest = runtime.sessions.get(msg.participant)
-    await runtime.apply(lobby.Move(session.pid, msg.participant, target_room.slug), hub.clock.now())
-    if guest is None:
-        return
-    runtime.sessions.pop(guest.pid, None)
-    if runtime.empty:
-        hub.rooms.pop(runtime.room.id, None)
-    who = guest.who
-    guest.who = Identity(
-        who.participant,
-        who.role,
-        who.name,
-        who.team_id,
-        target_room,
-        who.meeting_id,
-        who.staff_id,
-        who.credential_id,
-        who.instructions,
-    )
-    guest.joined = False
-    await _on_join(hub, guest, p.Join())
-
-
-async def _on_mediacheck(hub: Hub, session: Session, msg: p.MediaCheckOffer) -> None:
-    if hub.checks is None:
-        raise Busy("media checks are not available on this server", retry_after=30)
-    await hub.checks.offer(session, msg)
-
-
-async def _on_ping(hub: Hub, session: Session, msg: p.Ping) -> None:
-    body: dict[str, Any] = {"type": "pong", "server_time": time.time()}
-    if msg.ref is not None:
-        body["ref"] = msg.ref
-    await session.send(body)
-
-
-async def _on_pong(hub: Hub, session: Session, msg: p.Pong) -> None:
-    return None
-
-
-async def _on_subscribe(hub: Hub, session: Session, msg: p.Subscribe) -> None:
-    raise BadMessage("subscribe belongs on /ws/dashboard")
-
-
-_HANDLERS: dict[type, Handler] = {
-    p.Hello: _on_hello,
-    p.Join: _on_join,
-    p.Leave: _on_leave,
-    p.Signal: _on_signal,
-    p.CallState: _on_call_state,
-    p.Admit: _host_command(lambda by, m: lobby.Admit(by, m.participant)),
-    p.AdmitAll: _host_command(lambda by, m: lobby.AdmitAll(by)),
-    p.Deny: _on_deny,
-    p.PutBack: _host_command(lambda by, m: lobby.PutBack(by, m.participant)),
-    p.Say: _host_command(lambda by, m: lobby.Say(by, m.text)),
-    p.Move: _on_move,
-    p.MediaCheckOffer: _on_mediacheck,
-    p.Ping: _on_ping,
-    p.Pong: _on_pong,
-    p.Subscribe: _on_subscribe,
-}
-
-_TYPE_NAMES: dict[type, str] = {
-    p.Hello: "hello",
-    p.Join: "join",
-    p.Leave: "leave",
-    p.Signal: "signal",
-    p.CallState: "call.state",
-    p.Admit: "admit",
-    p.AdmitAll: "admit_all",
-    p.Deny: "deny",
-    p.PutBack: "put_back",
-    p.Say: "say",
-    p.Move: "move",
-    p.MediaCheckOffer: "mediacheck.offer",
-    p.Ping: "ping",
-    p.Pong: "pong",
-    p.Subscribe: "subscribe",
-}
