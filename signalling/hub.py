@@ -278,29 +278,35 @@ class Hub:
             team=who.team_id, room=who.room.id, meeting=who.meeting_id, participant=who.participant
         )
         log.info("session entered", role=str(who.role), **conn.bound)
-        welcome: dict[str, Any] = {
+        welcome = self._welcome(session, resume, hello.ref)
+        if admitted.rejoin is not None:
+            welcome["rejoin"] = admitted.rejoin
+        if who.instructions:
+            welcome["instructions"] = who.instructions
+        await conn.send(welcome)
+        if session.joined:
+            await self._replay_place(session)
+        return session
+
+    def _welcome(self, session: Session, resume: str, ref: p.Ref) -> dict[str, Any]:
+        who = session.who
+        now = time.time()
+        body: dict[str, Any] = {
             "type": "welcome",
             "session": session.id,
             "participant": who.participant,
             "role": str(who.role),
             "room": who.room.slug,
             "meeting": who.meeting_id,
-            "ice_servers": ice_servers(self.settings, who.participant, time.time()),
+            "ice_servers": ice_servers(self.settings, who.participant, now),
             "resume": resume,
             "heartbeat": self.settings.heartbeat,
-            "server_time": time.time(),
+            "server_time": now,
             "name": who.name,
         }
-        if admitted.rejoin is not None:
-            welcome["rejoin"] = admitted.rejoin
-        if who.instructions:
-            welcome["instructions"] = who.instructions
-        if hello.ref is not None:
-            welcome["ref"] = hello.ref
-        await conn.send(welcome)
-        if session.joined:
-            await self._replay_place(session)
-        return session
+        if ref is not None:
+            body["ref"] = ref
+        return body
 
     async def _resume(self, conn: Connection, hello: p.Hello) -> Session:
         assert hello.resume is not None
@@ -316,22 +322,8 @@ class Hub:
             team=who.team_id, room=who.room.id, meeting=who.meeting_id, participant=who.participant
         )
         log.info("session resumed", queued=len(session.outbox), **conn.bound)
-        body: dict[str, Any] = {
-            "type": "welcome",
-            "session": session.id,
-            "participant": who.participant,
-            "role": str(who.role),
-            "room": who.room.slug,
-            "meeting": who.meeting_id,
-            "ice_servers": ice_servers(self.settings, who.participant, time.time()),
-            "resume": hello.resume,
-            "heartbeat": self.settings.heartbeat,
-            "server_time": time.time(),
-            "name": who.name,
-            "resumed": True,
-        }
-        if hello.ref is not None:
-            body["ref"] = hello.ref
+        body = self._welcome(session, hello.resume, hello.ref)
+        body["resumed"] = True
         await conn.send(body)
         while session.outbox:
             await conn.send(session.outbox.popleft())
