@@ -7,6 +7,7 @@ nothing about the meeting behind it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -54,6 +55,8 @@ class Admission:
         self.types: RecordCache[MeetingType] = RecordCache()
         #: replaced by the presence log's cache in create_app (shared on purpose)
         self.meetings: RecordCache[Meeting] = RecordCache(ttl=2.0)
+        #: whether the owner of a consulting room invited this colleague in (the hub's)
+        self.invited: Callable[[str, str, datetime], bool] = lambda room, staff, now: False
 
     async def admit(
         self, hello: Hello, *, cookie_staff: StaffPrincipal | None, address: str, now: datetime
@@ -141,7 +144,9 @@ class Admission:
         team = await self.store.get_team(room.team_id)
         if staff.account.team_id != team.id:
             raise Forbidden("not a room of your team")
-        role = access.role_in_room(staff.account, team, room)
+        role = access.role_in_room(
+            staff.account, team, room, invited=self.invited(room.id, staff.account.id, now)
+        )
         who = Identity(
             participant=f"s{staff.account.id}.{room.id}",
             role=role,

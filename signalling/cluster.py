@@ -338,6 +338,7 @@ def setup(app: web.Application) -> None:
     hub.placement = leases
     hub.admission = PlacedAdmission(app[STORE], settings, leases)
     hub.admission.meetings = app[PRESENCE].meetings
+    hub.admission.invited = hub.is_invited
 
     async def leases_ctx(app: web.Application) -> AsyncIterator[None]:
         await leases.start()

@@ -88,9 +88,36 @@ async def _on_deny(hub: Hub, session: Session, msg: p.Deny) -> None:
     if runtime is None or not session.joined or session.who.role is not Role.HOST:
         raise NotHost()
     person = runtime.state.people.get(msg.participant)
-    await runtime.apply(lobby.Deny(session.pid, msg.participant), hub.clock.now())
     if person is not None and person.meeting_id is not None and person.role is Role.GUEST:
+        # Revoke first: a guest told "denied" must not get back in by reconnecting
+        # in the moment before the revocation lands (possibly through another node).
         await hub.store.replace_credential(person.meeting_id, None, hub.clock.now())
+    await runtime.apply(lobby.Deny(session.pid, msg.participant), hub.clock.now())
+
+
+async def _on_invite(hub: Hub, session: Session, msg: p.Invite) -> None:
+    """The owner of a consulting room invites a colleague into the call in progress.
+
+    The invitation lives with the room on this node (rooms are on one node) and
+    lapses when the room empties or after INVITATION_TTL: it lets the colleague
+    say hello into this room once the owner asked for them, nothing more.
+    """
+    runtime = hub.rooms.get(session.who.room.id)
+    if runtime is None or not session.joined or session.who.role is not Role.HOST:
+        raise NotHost()
+    try:
+        colleague = await hub.store.get_staff(msg.member)
+    except NotFound:
+        raise NotFound("no such colleague") from None
+    if colleague.team_id != runtime.room.team_id:
+        raise NotFound("no such colleague")  # other teams' ids reveal nothing
+    if colleague.id == runtime.room.owner_id or runtime.room.shared:
+        raise BadTransition("invitation", "already a host of this room", "invite")
+    runtime.invite(colleague.id, hub.clock.now())
+    body: dict[str, Any] = {"type": "invited", "member": colleague.id}
+    if msg.ref is not None:
+        body["ref"] = msg.ref
+    await session.send(body)
 
 
 async def _on_move(hub: Hub, session: Session, msg: p.Move) -> None:
@@ -160,6 +187,7 @@ HANDLERS: dict[type, Handler] = {
     p.PutBack: _host_command(lambda by, m: lobby.PutBack(by, m.participant)),
     p.Say: _host_command(lambda by, m: lobby.Say(by, m.text)),
     p.Move: _on_move,
+    p.Invite: _on_invite,
     p.MediaCheckOffer: _on_mediacheck,
     p.Ping: _on_ping,
     p.Pong: _on_pong,
@@ -178,6 +206,7 @@ TYPE_NAMES: dict[type, str] = {
     p.PutBack: "put_back",
     p.Say: "say",
     p.Move: "move",
+    p.Invite: "invite",
     p.MediaCheckOffer: "mediacheck.offer",
     p.Ping: "ping",
     p.Pong: "pong",

@@ -13,6 +13,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Coroutine
+from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
@@ -87,6 +88,7 @@ class Hub:
         self.metrics = metrics
         self.recorder = recorder
         self.admission = admission
+        admission.invited = self.is_invited
         self.checks: MediaChecks | None = None
         self.placement: Placement | None = None
         self.sessions = SessionRegistry(settings.resume_window, self._expired)
@@ -437,6 +439,10 @@ class Hub:
                 detail=detail,
             )
         )
+
+    def is_invited(self, room_id: str, staff_id: str, now: datetime) -> bool:
+        runtime = self.rooms.get(room_id)
+        return runtime is not None and runtime.is_invited(staff_id, now)
 
     def runtime_for(self, session: Session) -> RoomRuntime:
         room = session.who.room

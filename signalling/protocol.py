@@ -107,6 +107,12 @@ class Move:
 
 
 @dataclass(frozen=True, slots=True)
+class Invite:
+    member: str
+    ref: Ref = None
+
+
+@dataclass(frozen=True, slots=True)
 class Say:
     text: str
     ref: Ref = None
@@ -147,6 +153,7 @@ ClientMessage = (
     | PutBack
     | Move
     | Say
+    | Invite
     | MediaCheckOffer
     | Ping
     | Pong
@@ -285,6 +292,7 @@ _PARSERS: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
     ),
     # the text limit is a domain rule (Invalid), checked by the lobby; bound it loosely here
     "say": lambda o: Say(text=_req(o, "text", 4 * MAX_SAY), ref=_ref(o)),
+    "invite": lambda o: Invite(member=_req(o, "member", MAX_ID), ref=_ref(o)),
     "mediacheck.offer": lambda o: MediaCheckOffer(sdp=_req(o, "sdp", MAX_SDP), ref=_ref(o)),
     "ping": lambda o: Ping(ref=_ref(o)),
     "pong": lambda o: Pong(ref=_ref(o)),

@@ -10,7 +10,7 @@ can never interleave their state updates.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from time import perf_counter
 from typing import Any, Protocol
 
@@ -23,6 +23,10 @@ from rooms.room import Room
 from signalling.metrics import FastHistogram
 from signalling.protocol import Signal
 from signalling.session import Session
+
+#: an invitation into a consulting room is for the consultation in progress; an
+#: hour covers the longest usual one, and it lapses anyway when the room empties
+INVITATION_TTL = timedelta(hours=1)
 
 
 class Recorder(Protocol):
@@ -86,6 +90,7 @@ class RoomRuntime:
     """The live state of one room on this node."""
 
     __slots__ = (
+        "_invited",
         "_on_notice",
         "_recorder",
         "_relay_latency",
@@ -111,6 +116,8 @@ class RoomRuntime:
         self._recorder = recorder
         self._on_notice = on_notice
         self._relay_latency = relay_latency
+        #: colleagues the owner invited in: staff id -> when the invitation lapses
+        self._invited: dict[str, datetime] = {}
 
     @property
     def empty(self) -> bool:
@@ -130,6 +137,13 @@ class RoomRuntime:
             await target.send(notice_body(notice.payload, self._recorder.indicator))
             self._on_notice(target, notice.payload)
         return decision
+
+    def invite(self, staff_id: str, now: datetime) -> None:
+        self._invited[staff_id] = now + INVITATION_TTL
+
+    def is_invited(self, staff_id: str, now: datetime) -> bool:
+        until = self._invited.get(staff_id)
+        return until is not None and now < until
 
     async def refresh_lobby_view(self) -> None:
         """Re-send the queue to the hosts (an indicator changed)."""
