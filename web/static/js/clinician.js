@@ -1,6 +1,7 @@
 // The clinician's room (room.html when logged in): hello {room} with the session
 // cookie, join, the call, and the lobby panel for hosts.
 
+import { api } from "./api.js";
 import { Call } from "./call.js";
 import { byId, h, setChildren } from "./dom.js";
 import { LobbyPanel } from "./lobby.js";
@@ -79,6 +80,7 @@ export async function startClinician(container, me, slug) {
     lobby.host = msg.role === "host";
     document.body.dataset.role = msg.role;
     byId("lobby-panel").hidden = !lobby.host;
+    if (lobby.host && room && room.kind === "user") offerInvitations();
     call.end();
     socket.send({ type: "join" });
   });
@@ -103,11 +105,38 @@ export async function startClinician(container, me, slug) {
   });
   socket.on("error", (msg) => fail(msg.message || msg.code));
   socket.on("fatal", (msg) =>
-    finish("You cannot enter this room", msg.code === "unauthorized" ? "Your session has ended. Please log in again." : "This room is not available to you."),
+    finish(
+      "You cannot enter this room",
+      msg.code === "unauthorized" || msg.code === "token_invalid"
+        ? "Your session has ended. Please log in again."
+        : msg.code === "forbidden"
+          ? "This is a colleague's consulting room: ask them to invite you, then open it again."
+          : "This room is not available to you.",
+    ),
   );
   socket.on("replaced", () => finish("Opened somewhere else", "This room is now open in another window or tab."));
   socket.on("closed", () => {
     if (!left) finish("The connection has ended", "The server closed the connection.");
+  });
+
+  // The owner of a consulting room may invite colleagues into the call in progress.
+  async function offerInvitations() {
+    let members = [];
+    try {
+      members = (await api("GET", "/api/members")).members || [];
+    } catch {
+      return; // no list, no invitations: the rest of the room still works
+    }
+    const others = members.filter((m) => m.id !== me.staff.id);
+    if (!others.length) return;
+    setChildren(byId("invite-member"), others.map((m) => h("option", { value: m.id }, m.name)));
+    byId("invite-form").hidden = false;
+  }
+  socket.on("invited", () => say("Invitation sent: your colleague can now open this room."));
+  byId("invite-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const member = byId("invite-member").value;
+    if (member) socket.send({ type: "invite", member });
   });
 
   byId("admit-all").addEventListener("click", () => socket.send({ type: "admit_all" }));

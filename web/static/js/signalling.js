@@ -192,7 +192,9 @@ export class Signalling {
         this.goawayDelayMs = Math.max(0, Number(msg.reconnect_after) || 1) * 1000;
         break;
       case "error":
-        if (!this.welcomed && (msg.code === "token_invalid" || msg.code === "unauthorized")) {
+        // Before welcome the server closes after any error: only a busy or throttled
+        // server is worth another try, everything else is final for this credential.
+        if (!this.welcomed && msg.code !== "busy" && msg.code !== "rate_limited") {
           if (this.pendingResume) {
             // The resume window has passed: forget the secret and start a fresh session.
             sessionStorage.removeItem(this.resumeKey);
