@@ -81,8 +81,12 @@ _GONE = frozenset({PresenceKind.LEFT, PresenceKind.DENIED})
 #: latest events that mean "in the call" (a peer's own connection reports come
 #: from inside the call)
 _IN_CALL = frozenset(
-    {PresenceKind.ADMITTED, PresenceKind.IN_CALL, PresenceKind.CALL_CONNECTED,
-     PresenceKind.CALL_FAILED}
+    {
+        PresenceKind.ADMITTED,
+        PresenceKind.IN_CALL,
+        PresenceKind.CALL_CONNECTED,
+        PresenceKind.CALL_FAILED,
+    }
 )
 
 #: the two sides of a meeting

@@ -57,16 +57,24 @@ class Peer:
         self.seen.append(body)
         return body
 
-    async def expect(self, kind: str, /, timeout: float = WAIT,
-                     where: Callable[[dict[str, Any]], bool] | None = None,
-                     **match: Any) -> dict[str, Any]:
+    async def expect(
+        self,
+        kind: str,
+        /,
+        timeout: float = WAIT,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+        **match: Any,
+    ) -> dict[str, Any]:
         """The next message of type ``kind`` (with fields ``match``, satisfying
         ``where``), skipping others; an unexpected error fails at once."""
         deadline = time.monotonic() + timeout
         while True:
             body = await self.recv(max(0.01, deadline - time.monotonic()))
-            if (body["type"] == kind and all(body.get(k) == v for k, v in match.items())
-                    and (where is None or where(body))):
+            if (
+                body["type"] == kind
+                and all(body.get(k) == v for k, v in match.items())
+                and (where is None or where(body))
+            ):
                 return body
             if body["type"] == "error" and kind != "error":
                 raise AssertionError(f"expected {kind}, got error {body}")
@@ -106,8 +114,13 @@ class World:
     def shared(self, kind: str) -> str:
         return next(r["slug"] for r in self.demo.rooms if r["kind"] == kind)
 
-    async def connect(self, hello: dict[str, Any] | None = None, *, binary: bool = False,
-                      headers: dict[str, str] | None = None) -> Peer:
+    async def connect(
+        self,
+        hello: dict[str, Any] | None = None,
+        *,
+        binary: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> Peer:
         ws = await self.client.ws_connect("/ws", headers=headers)
         peer = Peer(ws, binary=binary)
         self.peers.append(peer)
@@ -147,8 +160,12 @@ WorldFactory = Callable[..., Awaitable[World]]
 @pytest.fixture
 async def make_world(aiohttp_client: Any, tmp_path: Path) -> WorldFactory:
     async def factory(**overrides: Any) -> World:
-        settings = Settings(db_path=str(tmp_path / "service.sqlite3"), jwt_secret=JWT_SECRET,
-                            mediacheck=False, heartbeat=30.0)
+        settings = Settings(
+            db_path=str(tmp_path / "service.sqlite3"),
+            jwt_secret=JWT_SECRET,
+            mediacheck=False,
+            heartbeat=30.0,
+        )
         settings = replace(settings, **overrides)
         app = create_app(settings)
         client = await aiohttp_client(app)

@@ -38,14 +38,16 @@ async def test_two_aiortc_peers_connect_through_the_hub(world: World) -> None:
         caller_done, callee_done = await _connected(caller), await _connected(callee)
         caller.createDataChannel("chat")
         await caller.setLocalDescription(await caller.createOffer())
-        await host.send({"type": "signal", "to": guest.pid, "kind": "offer",
-                         "sdp": caller.localDescription.sdp})
+        await host.send(
+            {"type": "signal", "to": guest.pid, "kind": "offer", "sdp": caller.localDescription.sdp}
+        )
         offer: dict[str, Any] = await guest.expect("signal", kind="offer")
         assert offer["from"] == host.pid
         await callee.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
         await callee.setLocalDescription(await callee.createAnswer())
-        await guest.send({"type": "signal", "to": host.pid, "kind": "answer",
-                          "sdp": callee.localDescription.sdp})
+        await guest.send(
+            {"type": "signal", "to": host.pid, "kind": "answer", "sdp": callee.localDescription.sdp}
+        )
         answer = await host.expect("signal", kind="answer")
         await caller.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
         states = await asyncio.wait_for(asyncio.gather(caller_done, callee_done), 20)

@@ -27,10 +27,14 @@ async def test_guest_waits_host_admits_and_they_relay(world: World) -> None:
     await host.send({"type": "signal", "to": guest.pid, "kind": "offer", "sdp": "v=0 offer"})
     relayed = await guest.expect("signal")
     assert relayed == {"type": "signal", "from": host.pid, "kind": "offer", "sdp": "v=0 offer"}
-    candidate = {"candidate": "candidate:1 1 UDP 1 127.0.0.1 5000 typ host", "sdpMid": "0",
-                 "sdpMLineIndex": 0}
-    await guest.send({"type": "signal", "to": host.pid, "kind": "candidate",
-                      "candidate": candidate})
+    candidate = {
+        "candidate": "candidate:1 1 UDP 1 127.0.0.1 5000 typ host",
+        "sdpMid": "0",
+        "sdpMLineIndex": 0,
+    }
+    await guest.send(
+        {"type": "signal", "to": host.pid, "kind": "candidate", "candidate": candidate}
+    )
     assert (await host.expect("signal"))["candidate"] == candidate
 
     await guest.send({"type": "leave"})

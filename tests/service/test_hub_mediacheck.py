@@ -15,8 +15,9 @@ async def test_media_check_result_reaches_guest_log_and_host(make_world: WorldFa
     world: World = await make_world(mediacheck=True, mediacheck_workers=1)
     host = await world.host(ADA)
     guest = await world.guest(0)
-    await host.expect("lobby", where=lambda m: m["waiting"] and
-                      m["waiting"][0]["indicator"] == "entered")
+    await host.expect(
+        "lobby", where=lambda m: m["waiting"] and m["waiting"][0]["indicator"] == "entered"
+    )
     client = SyntheticClient(video=PatternVideoTrack(), audio=ToneAudioTrack())
     try:
         await guest.send({"type": "mediacheck.offer", "sdp": await client.offer(), "ref": 9})
@@ -31,8 +32,9 @@ async def test_media_check_result_reaches_guest_log_and_host(make_world: WorldFa
     assert result["verdict"] == "passed", result
     assert result["check"] == answer["check"]
     assert result["figures"]["fps"] > 5
-    lobby = await host.expect("lobby", where=lambda m: m["waiting"][0]["indicator"]
-                              == "check_passed")
+    lobby = await host.expect(
+        "lobby", where=lambda m: m["waiting"][0]["indicator"] == "check_passed"
+    )
     assert lobby["waiting"][0]["id"] == guest.pid
     await world.flush()
     entries = await world.app[STORE].log_since("demo-team", 0)

@@ -15,7 +15,7 @@ from tests.service.ws_support import close_frame, expect_error
 class BinaryPeer(Peer):
     """A peer that refuses any text frame from the server."""
 
-    async def recv(self, timeout: float = WAIT) -> dict[str, Any]:  # noqa: ASYNC109 - Peer.recv
+    async def recv(self, timeout: float = WAIT) -> dict[str, Any]:
         msg = await asyncio.wait_for(self.ws.receive(), timeout)
         if msg.type is not WSMsgType.BINARY:
             raise AssertionError(f"a binary client got a {msg.type.name} frame: {msg.data!r}")
