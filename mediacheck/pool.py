@@ -56,8 +56,10 @@ class WorkerProcess:
         on_message: Callable[[WorkerProcess, Message], None],
         on_exit: Callable[[WorkerProcess], None],
         log_level: int = logging.INFO,
+        niceness: int = 0,
     ) -> None:
         self.index = index
+        self._niceness = niceness
         self.state = WorkerState.STARTING
         self.in_flight: set[str] = set()
         self.reserved = 0  # slots promised to queued checks, not yet dispatched
@@ -104,6 +106,11 @@ class WorkerProcess:
         )
         try:
             self._process.start()
+            if self._niceness and self._process.pid is not None:
+                # Lowering a child's priority needs no privilege; see MediaCheckSettings.
+                ours_now = os.getpriority(os.PRIO_PROCESS, 0)
+                lower = min(19, ours_now + self._niceness)
+                os.setpriority(os.PRIO_PROCESS, self._process.pid, lower)
         finally:
             theirs.close()  # the child has its copy; ours must go for EOF to mean "dead"
         reader, self._writer = await asyncio.open_connection(sock=ours)

