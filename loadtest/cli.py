@@ -1,9 +1,15 @@
 """``python -m loadtest`` / ``vestibule loadtest``: the benchmark subcommands.
 
-relay  msgs/s and latency at half load, bare relay vs hub, in one invocation
-joins  hello with a link token -> welcome, per second and p99, on the hub
-idle   connections held idle by one process, RSS per connection, vs the bare relay
-all    every benchmark above (``make bench``)
+relay         msgs/s and latency at half load, bare relay vs hub, in one invocation
+joins         hello with a link token -> welcome, per second and p99, on the hub
+              (SQLite; ``--private-redis`` or ``--redis-url`` for Redis)
+idle          connections held idle by one process, RSS per connection, vs the bare relay
+fanout        presence event -> dashboard subscribers (loadtest.fanout)
+mediacheck    server CPU per media check, concurrent checks per core
+checks-relay  relay p99 with media checks at capacity, as a ratio to without
+crossnode     relay p50 on node A of two + Redis vs one process
+all           every benchmark above in that order (``make bench``); ``--quick`` for a
+              shorter run
 
 With ``--write PATH`` a subcommand replaces its own section of that markdown file
 (docs/benchmarks.md) and leaves the others alone.
@@ -12,12 +18,18 @@ With ``--write PATH`` a subcommand replaces its own section of that markdown fil
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import sys
-from collections.abc import Callable
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from loadtest import idle, joins, relay, report
+from loadtest.crossnode import redis_server
 from loadtest.targets import TargetError, hub_available
 
 
@@ -89,7 +101,13 @@ def _add_joins(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("joins", help="hello with a link token -> welcome, per second and p99")
     p.add_argument("--count", type=int, default=2000, help="guests joining (default 2000)")
     p.add_argument("--concurrency", type=int, default=50, help="joins in flight (default 50)")
-    p.add_argument("--redis-url", default="", help="run the hub on this Redis, not SQLite")
+    store = p.add_mutually_exclusive_group()
+    store.add_argument("--redis-url", default="", help="run the hub on this Redis, not SQLite")
+    store.add_argument(
+        "--private-redis",
+        action="store_true",
+        help="run the hub on a redis-server of its own, started on a free port for the run",
+    )
     _common(p)
     p.set_defaults(run=_run_joins)
 
@@ -98,17 +116,22 @@ def _run_joins(args: argparse.Namespace, argv: list[str] | None) -> int:
     if not hub_available():
         print("joins skipped: signalling.cli has no loadseed command yet", file=sys.stderr)
         return 0
-    figures = joins.run(args.count, args.concurrency, args.workers, redis_url=args.redis_url)
+    url: str = args.redis_url
+    if args.private_redis:
+        with (
+            tempfile.TemporaryDirectory(prefix="vestibule-redis-") as tmp,
+            redis_server(Path(tmp)) as url,
+        ):
+            figures = joins.run(args.count, args.concurrency, args.workers, redis_url=url)
+    else:
+        figures = joins.run(args.count, args.concurrency, args.workers, redis_url=url)
     print(joins.table(figures))
     if figures.first_error:
         print(f"first failure: {figures.first_error}", file=sys.stderr)
     if args.write:
-        report.write_section(
-            args.write,
-            joins.section_name(args.redis_url),
-            joins.section(figures, args.workers, argv),
-        )
-        print(f"wrote the joins section of {args.write}")
+        name = joins.section_name(url)
+        report.write_section(args.write, name, joins.section(figures, args.workers, argv))
+        print(f"wrote the {name} section of {args.write}")
     return 0
 
 
@@ -139,20 +162,57 @@ def _run_idle(args: argparse.Namespace, argv: list[str] | None) -> int:
 
 def _add_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("all", help="every benchmark with its default sizes (make bench)")
+    p.add_argument(
+        "--quick", action="store_true", help="smaller sizes and shorter phases (a few minutes)"
+    )
     _common(p)
     p.set_defaults(run=_run_all)
 
 
+#: ``all --quick``: the built-in benchmarks' smaller sizes (the others bring QUICK_ARGS)
+QUICK_RELAY = ("--pairs", "20", "--seconds", "2")
+QUICK_JOINS = ("--count", "500")
+QUICK_IDLE = ("--count", "2000")
+
+
+def all_steps(*, quick: bool, write: str | None, workers: int) -> list[list[str]]:
+    """The command lines ``all`` runs, in order."""
+    extra = ["--workers", str(workers)] if workers != _default_workers() else []
+    out = ["--write", write] if write else []
+
+    def sizes(quick_args: Sequence[str]) -> list[str]:
+        return list(quick_args) if quick else []
+
+    steps = [
+        ["relay", *extra, *sizes(QUICK_RELAY), *out],
+        ["joins", *extra, *sizes(QUICK_JOINS), *out],
+        ["joins", "--private-redis", *extra, *sizes(QUICK_JOINS), *out],
+        ["idle", *sizes(QUICK_IDLE), *out],
+    ]
+    for bench in optional_benchmarks():
+        if bench.in_all:
+            steps.append([bench.command, *sizes(bench.quick_args), *out])
+        else:
+            print(f"all: {bench.command} skipped ({bench.why_not})", file=sys.stderr)
+    return steps
+
+
 def _run_all(args: argparse.Namespace, argv: list[str] | None) -> int:
-    extra = ["--workers", str(args.workers)] if args.workers != _default_workers() else []
-    write = ["--write", args.write] if args.write else []
-    steps = [["relay", *extra, *write], ["joins", *extra, *write], ["idle", *write]]
-    steps += [[name, *write] for name in ALL_EXTRA]
     failed = []
-    for step in steps:
+    began = time.monotonic()
+    for step in all_steps(quick=args.quick, write=args.write, workers=args.workers):
         print(f"== {' '.join(step)}", flush=True)
-        if main(step) != 0:
+        started = time.monotonic()
+        try:
+            code = main(step)
+        except Exception as exc:  # one broken benchmark must not hide the others' figures
+            print(f"{step[0]}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            code = 1
+        print(f"== {step[0]}: {time.monotonic() - started:.0f} s", flush=True)
+        if code != 0:
             failed.append(step[0])
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"== all: {time.monotonic() - began:.0f} s; load average {load}")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1
@@ -160,39 +220,70 @@ def _run_all(args: argparse.Namespace, argv: list[str] | None) -> int:
 
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
-#: each benchmark adds its subcommand; its ``run(args, argv) -> int`` is set as default
-REGISTRY: list[Register] = [_add_relay, _add_joins, _add_idle, _add_all]
-#: subcommands that ``all`` runs after relay, joins and idle (with ``--write`` only);
-#: filled by optional benchmark modules below
-ALL_EXTRA: list[str] = []
+#: the subcommands written here; each sets its ``run(args, argv) -> int`` as default
+BUILT_IN: tuple[Register, ...] = (_add_relay, _add_joins, _add_idle, _add_all)
+
+#: benchmarks written in modules of their own, in the order ``all`` runs them, with the
+#: command a module without ``register`` gets (its ``main(argv)`` is then forwarded to)
+OPTIONAL: dict[str, str] = {
+    "loadtest.fanout": "fanout",
+    "loadtest.mediacheck_bench": "mediacheck",
+    "loadtest.checks_relay": "checks-relay",
+    "loadtest.crossnode": "crossnode",
+}
 
 
-#: benchmarks written in their own modules with their own ``main(argv) -> int``: the
-#: subcommand hands them the rest of the command line
-FORWARDED = {"mediacheck": "loadtest.mediacheck_bench", "crossnode": "loadtest.crossnode"}
+@dataclass(frozen=True, slots=True)
+class Benchmark:
+    """A benchmark module's subcommand, and whether ``all`` runs it."""
+
+    command: str
+    register: Register
+    in_all: bool
+    #: what ``all --quick`` adds to its command line
+    quick_args: tuple[str, ...] = ()
+    #: a forwarded subcommand hands the rest of the command line to the module's main
+    forwarded: bool = False
+    why_not: str = ""
 
 
-def _optional_benchmarks() -> None:
-    """Benchmarks written elsewhere join either through ``register(subparsers)`` (a
-    module may also set ``ALL = True`` and ``COMMAND`` to be run by ``all``), or, for
-    the modules in FORWARDED, as a subcommand forwarding its arguments to ``main``."""
-    for command, name in FORWARDED.items():
+@functools.cache
+def optional_benchmarks() -> tuple[Benchmark, ...]:
+    """The modules of OPTIONAL that import. A module joins through ``register(subparsers)``
+    (its subcommand must take ``--write PATH``); with ``ALL = True`` and ``COMMAND`` it is
+    run by ``all``, with ``QUICK_ARGS`` added under ``--quick``. A module with only
+    ``main(argv)`` becomes a subcommand forwarding its arguments, outside ``all``."""
+    found = []
+    for name, fallback in OPTIONAL.items():
         try:
             module = importlib.import_module(name)
-        except ImportError:
+        except Exception as exc:  # a module another helper is still writing must not break us
+            print(f"loadtest: {name} unavailable ({type(exc).__name__}: {exc})", file=sys.stderr)
             continue
         register = getattr(module, "register", None)
-        if callable(register):
-            if register not in REGISTRY:
-                REGISTRY.append(register)
-                if getattr(module, "ALL", False) and isinstance(module.COMMAND, str):
-                    ALL_EXTRA.append(module.COMMAND)
-        elif callable(getattr(module, "main", None)) and command not in _FORWARD_ADDED:
-            _FORWARD_ADDED.add(command)
-            REGISTRY.append(_forwarder(command, module.main))
-
-
-_FORWARD_ADDED: set[str] = set()
+        command = getattr(module, "COMMAND", fallback)
+        if callable(register) and isinstance(command, str):
+            in_all = getattr(module, "ALL", False) is True
+            found.append(
+                Benchmark(
+                    command=command,
+                    register=register,
+                    in_all=in_all,
+                    quick_args=tuple(getattr(module, "QUICK_ARGS", ())),
+                    why_not="" if in_all else f"{name} does not set ALL = True",
+                )
+            )
+        elif callable(getattr(module, "main", None)):
+            found.append(
+                Benchmark(
+                    command=fallback,
+                    register=_forwarder(fallback, module.main),
+                    in_all=False,
+                    forwarded=True,
+                    why_not=f"{name} has no register() to write its section yet",
+                )
+            )
+    return tuple(found)
 
 
 def _forwarder(command: str, target: Callable[[list[str] | None], int]) -> Register:
@@ -205,25 +296,27 @@ def _forwarder(command: str, target: Callable[[list[str] | None], int]) -> Regis
 
 
 def build_parser() -> argparse.ArgumentParser:
-    _optional_benchmarks()
     parser = argparse.ArgumentParser(
         prog="python -m loadtest",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for register in REGISTRY:
+    for register in BUILT_IN:
         register(sub)
+    for bench in optional_benchmarks():
+        bench.register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run a benchmark subcommand; ``argv`` excludes the program name."""
     parser = build_parser()
-    # a forwarded subcommand's own options (``crossnode --pairs 5``) are not ours to parse
+    # a forwarded subcommand's own options (``fanout --events 5``) are not ours to parse
     args, unknown = parser.parse_known_args(argv)
     if unknown:
-        if args.command not in FORWARDED:
+        forwarded = {b.command for b in optional_benchmarks() if b.forwarded}
+        if args.command not in forwarded:
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         args.rest = [*unknown, *args.rest]
     run: Callable[[argparse.Namespace, list[str] | None], int] = args.run

@@ -17,6 +17,8 @@ this process only packetises; the worker pays the full receive-and-decode cost.
 Absolute numbers on shared 2-core machines are noisy: compare runs made together.
 
 Usage: ``python -m loadtest.mediacheck_bench [--checks 3] [--window 4] [--max-concurrency 8]``
+(JSON on stdout), or ``python -m loadtest mediacheck [--quick] [--write PATH]`` (a table, and
+the "mediacheck" section of docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 
 import structlog
 
+from loadtest import report
 from mediacheck.result import CheckResult
 from mediacheck.service import MediaCheckService, MediaCheckSettings
 from mediacheck.synthetic import ReplayVideoTrack, SyntheticClient, ToneAudioTrack
@@ -179,16 +182,130 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         await service.stop()
 
 
+COMMAND = "mediacheck"
+#: ``python -m loadtest all`` runs this benchmark
+ALL = True
+#: what ``all --quick`` adds to the command line
+QUICK_ARGS = ("--quick",)
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checks", type=int, help="sequential checks per resolution (default 3)")
+    parser.add_argument("--window", type=float, default=4.0, help="measurement window, seconds")
+    parser.add_argument("--max-concurrency", type=int, help="largest N of the sweep (default 8)")
+    parser.add_argument("--sweep", nargs="*", default=["480p", "720p"], choices=sorted(RESOLUTIONS))
+    parser.add_argument(
+        "--quick", action="store_true", help="1 sequential check, sweep up to 4 (unless given)"
+    )
+
+
+def _sizes(args: argparse.Namespace) -> argparse.Namespace:
+    """``--quick`` shrinks what was not given explicitly."""
+    if args.checks is None:
+        args.checks = 1 if args.quick else 3
+    if args.max_concurrency is None:
+        args.max_concurrency = 4 if args.quick else 8
+    return args
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the benchmark (progress logs on stderr); its JSON-able summary."""
+    # stdout carries the results only; the service's progress logs go to stderr.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    return asyncio.run(bench(_sizes(args)))
+
+
+def table(summary: dict[str, Any]) -> str:
+    """Markdown: CPU per check at each resolution, then the concurrency sweeps."""
+    lines = [
+        "| resolution | server CPU s per check | verdict p50 / max (s) | received fps p50 "
+        "| video kbps p50 | passed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in summary["per_check"].items():
+        lines.append(
+            f"| {name} | {row['cpu_s_per_check']:.3f} | {row['verdict_s_p50']:.2f} / "
+            f"{row['verdict_s_max']:.2f} | {row['fps_p50']:.1f} | {_opt(row['video_kbps_p50'])} "
+            f"| {row['passed']} / {row['checks']} |"
+        )
+    lines += [
+        "",
+        "| resolution | concurrent checks | server CPU s per check | verdict p50 / max (s) "
+        "| received fps min | passed | degraded |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, sweep in summary["concurrency"].items():
+        for row in sweep["sweep"]:
+            lines.append(
+                f"| {name} | {row['concurrent']} | {row['cpu_s_per_check']:.3f} "
+                f"| {row['verdict_s_p50']:.2f} / {row['verdict_s_max']:.2f} | {row['fps_min']:.1f} "
+                f"| {row['passed']} / {row['checks']} | {'yes' if row['degraded'] else 'no'} |"
+            )
+    per_core = ", ".join(
+        f"{name}: {_per_core(sweep)}" for name, sweep in summary["concurrency"].items()
+    )
+    lines += ["", f"Concurrent checks per core before the verdict degrades: {per_core or 'n/a'}."]
+    return "\n".join(lines)
+
+
+def _per_core(sweep: dict[str, Any]) -> str:
+    rows = sweep["sweep"]
+    count = sweep["concurrent_checks_per_core"]
+    if rows and not rows[-1]["degraded"]:  # the sweep stopped at its largest N, not degraded
+        return f">= {count} (the largest N tried)"
+    return str(count)
+
+
+def _opt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
+def section(summary: dict[str, Any], argv: list[str] | None) -> str:
+    """The "mediacheck" section of docs/benchmarks.md."""
+    return f"""\
+## Media checks
+
+{report.provenance(argv)}
+
+The real `MediaCheckService` with ONE worker process (one event loop: at most one core
+of Python work, plus the decoder's threads) checks synthetic aiortc clients in the
+benchmark's process, which replay pre-encoded VP8 at {FPS:g} fps (480p at 1 Mbit/s, 720p at
+1.5 Mbit/s, browser-like) and a tone; the window is {summary["window_s"]:g} s. Server CPU
+is the worker's utime + stime over the checks. The sweep runs N checks at once (N = 1,
+2, 4, ...) and stops at the first N whose verdict p50 is over {ELAPSED_DEGRADED:g}x that of
+N = 1, whose slowest check received under {FPS_DEGRADED:.0%} of the frames sent, or where a
+check failed: the last N before it is the concurrent checks per core.
+
+{table(summary)}
+"""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``mediacheck`` to ``python -m loadtest``."""
+    p = sub.add_parser(COMMAND, help="server CPU per media check, concurrent checks per core")
+    _arguments(p)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON only")
+    p.add_argument("--write", metavar="PATH", help="update this markdown file's section")
+    p.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
+    summary = measure(args)
+    if args.json:
+        json.dump(summary, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(table(summary))
+    if args.write:
+        report.write_section(args.write, COMMAND, section(summary, argv))
+        print(f"wrote the {COMMAND} section of {args.write}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--checks", type=int, default=3, help="sequential checks per resolution")
-    parser.add_argument("--window", type=float, default=4.0, help="measurement window, seconds")
-    parser.add_argument("--max-concurrency", type=int, default=8)
-    parser.add_argument("--sweep", nargs="*", default=["480p", "720p"], choices=sorted(RESOLUTIONS))
-    args = parser.parse_args(argv)
-    # stdout carries the JSON summary only; progress logs go to stderr.
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
-    summary = asyncio.run(bench(args))
+    _arguments(parser)
+    summary = measure(parser.parse_args(argv))
     json.dump(summary, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

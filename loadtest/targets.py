@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,14 +230,22 @@ def hub_env(jwt_secret: str) -> dict[str, str]:
 
 
 @contextmanager
-def hub(workdir: Path, *, rooms: int, redis_url: str = "") -> Iterator[tuple[Server, Seed]]:
+def hub(
+    workdir: Path,
+    *,
+    rooms: int,
+    redis_url: str = "",
+    env_overrides: Mapping[str, str] | None = None,
+) -> Iterator[tuple[Server, Seed]]:
     """The hub (``signalling.cli serve``) on a fresh SQLite file seeded with ``rooms``.
 
     With ``redis_url`` the hub runs on that Redis instead (use a database of its own:
-    the seed adds to whatever is there).
+    the seed adds to whatever is there). ``env_overrides`` (VESTIBULE_* variables) win
+    over :func:`hub_env`'s, e.g. ``{"VESTIBULE_MEDIACHECK": "1"}`` to run media checks.
     """
     jwt_secret = secrets.token_urlsafe(32)
     env = hub_env(jwt_secret)
+    env.update(env_overrides or {})
     db = workdir / "load.sqlite3"
     seeded = seed(db, rooms, env, redis_url)
     port = free_port()

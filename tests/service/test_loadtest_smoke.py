@@ -13,9 +13,9 @@ import orjson
 import pytest
 from pytest_aiohttp import AiohttpServer
 
-from loadtest import idle, joins, relay, report
+from loadtest import checks_relay, idle, joins, relay, report
 from loadtest.bare_relay import create_app
-from loadtest.cli import main
+from loadtest.cli import all_steps, main
 from loadtest.wsclient import WsClient
 
 WAIT = 5.0
@@ -114,3 +114,42 @@ def test_idle_connections_are_held_on_both_targets() -> None:
     for f in figures:
         assert (f.opened, f.held, f.failed) == (40, 40, 0), f.first_error
         assert f.rss_after > 0 and not math.isnan(f.per_connection)
+
+
+def test_all_runs_every_benchmark_in_order_and_quick_shrinks_them() -> None:
+    full = all_steps(quick=False, write="out.md", workers=1)
+    commands = [step[0] for step in full]
+    assert commands[:4] == ["relay", "joins", "joins", "idle"]
+    # fanout comes first among the modules' benchmarks when loadtest.fanout registers
+    modules = ["fanout", "mediacheck", "checks-relay", "crossnode"]
+    assert commands[4:] in (modules, modules[1:])
+    assert "--private-redis" in full[2] and "--private-redis" not in full[1]
+    assert all(step[-2:] == ["--write", "out.md"] for step in full)
+    quick = all_steps(quick=True, write=None, workers=1)
+    assert [step[0] for step in quick] == commands
+    assert quick[0][quick[0].index("--seconds") + 1] == "2"
+    assert "--quick" in quick[commands.index("checks-relay")]
+    assert "--quick" not in full[commands.index("checks-relay")]
+
+
+@pytest.mark.slow
+def test_checks_relay_relays_while_a_media_check_runs(tmp_path: Path) -> None:
+    opts = checks_relay.ChecksRelayOptions(
+        pairs=2, seconds=1.0, warmup=0.2, checks=1, media_workers=1, lead=1.0
+    )
+    figures = checks_relay.run(opts)
+    assert figures.checks, "no media check ran"
+    assert all(not check.error for check in figures.checks), figures.checks
+    assert {check.verdict for check in figures.checks} <= {"passed", "failed"}
+    assert all(check.seconds > 0 for check in figures.checks)
+    for phase in (figures.without, figures.with_checks, figures.after):
+        assert phase.latency.count > 0, phase.label
+        assert 0 < phase.latency.p50 <= phase.latency.p99, phase.label
+        assert phase.lost == 0 and phase.errors == 0, phase.first_error
+    # the check was decoding in the hub's worker while the phase was counted
+    assert figures.with_checks.media_cpu > 0
+    assert figures.p99_ratio > 0
+    out = tmp_path / "benchmarks.md"
+    report.write_section(out, "checks-relay", checks_relay.section(figures, ["checks-relay"]))
+    text = out.read_text()
+    assert "| p99 (ms) |" in text and "| verdicts | " in text
