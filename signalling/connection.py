@@ -13,7 +13,7 @@ import asyncio
 import enum
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from aiohttp import WSMsgType, web
@@ -108,7 +108,14 @@ class Connection:
         self.metrics = metrics
         self.endpoint = endpoint
         self.max_buffer = max_buffer
-        self._transport = transport if isinstance(transport, asyncio.WriteTransport) else None
+        # Duck-typed on purpose: uvloop's transports (what `vestibule serve` runs on)
+        # implement WriteTransport without subclassing it; an isinstance check here
+        # silently turned the slow-consumer cut-off off in production.
+        self._transport = (
+            cast(asyncio.WriteTransport, transport)
+            if callable(getattr(transport, "get_write_buffer_size", None))
+            else None
+        )
         if self._transport is not None:
             # Never let the transport pause us before our own limit trips: sends then
             # stay synchronous and a slow reader is cut off instead of stalling senders.
