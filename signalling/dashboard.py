@@ -17,6 +17,10 @@ back to catching up from the store, which has every entry in order.
 synchronously; the feed's one task encodes an entry once per encoding and
 writes it straight to every live subscriber's socket (DESIGN.md: wake-ups cost
 70-110 µs each, so 1,000 subscriber tasks per event would blow the 50 ms p99).
+A server's websocket frame is not masked (RFC 6455 5.1), so the whole frame,
+header included, is the same bytes for every subscriber of an encoding: it is
+built once, and the fan-out is a plain loop of ``transport.write`` calls with
+no coroutine, await or encoding per subscriber (docs/benchmarks.md "fanout").
 
 **Backpressure.** A subscriber that stops reading is closed 1013
 ``slow_consumer`` when its held queue passes its bound or its transport's write
@@ -30,7 +34,7 @@ import secrets
 from collections import deque
 from collections.abc import Coroutine
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from aiohttp import WSMsgType, web
@@ -78,40 +82,78 @@ HOST_CACHE = 10_000
 FLOOD_CLOSE_AFTER = 100
 
 
-class Outgoing:
-    """One log entry as dashboards see it, encoded at most once per encoding."""
+def ws_frame(payload: bytes, *, binary: bool) -> bytes:
+    """``payload`` as one final, unmasked server frame (RFC 6455 section 5.2)."""
+    first = 0x82 if binary else 0x81  # FIN + opcode 2 (binary) or 1 (text)
+    size = len(payload)
+    if size < 126:
+        head = bytes((first, size))
+    elif size < 65536:
+        head = bytes((first, 126)) + size.to_bytes(2, "big")
+    else:
+        head = bytes((first, 127)) + size.to_bytes(8, "big")
+    return head + payload
 
-    __slots__ = ("_frames", "body", "entry", "hosts")
+
+class Outgoing:
+    """One log entry as dashboards see it, framed at most once per encoding."""
+
+    __slots__ = ("_frames", "body", "entry", "hosts", "kind")
 
     def __init__(self, entry: LogEntry, body: dict[str, Any] | None, hosts: frozenset[str]):
         self.entry = entry
         #: the wire message; None when no dashboard shows it (no meeting)
         self.body = body
+        #: its ``type`` (the messages_out metric's label)
+        self.kind = "" if body is None else str(body["type"])
         #: the members whose meetings it concerns (host, and the previous host on reassign)
         self.hosts = hosts
         self._frames: dict[bool, bytes] = {}
 
     def frame(self, binary: bool) -> bytes:
+        """The complete websocket frame (header and JSON or msgpack payload)."""
         frame = self._frames.get(binary)
         if frame is None:
             assert self.body is not None
-            frame = self._frames[binary] = p.encode(self.body, binary=binary)
+            payload = p.encode(self.body, binary=binary)
+            frame = self._frames[binary] = ws_frame(payload, binary=binary)
         return frame
 
 
 class Subscriber:
     """One subscribed dashboard connection: its scope, last seq and held entries."""
 
-    __slots__ = ("conn", "feed", "held", "held_limit", "hosts", "last", "live")
+    __slots__ = (
+        "active",
+        "conn",
+        "feed",
+        "held",
+        "held_limit",
+        "hosts",
+        "last",
+        "live",
+        "transport",
+    )
 
-    def __init__(self, conn: Connection, feed: TeamFeed, hosts: frozenset[str], held_limit: int):
+    def __init__(
+        self,
+        conn: Connection,
+        transport: asyncio.WriteTransport | None,
+        feed: TeamFeed,
+        hosts: frozenset[str],
+        held_limit: int,
+    ):
         self.conn = conn
+        #: the socket's transport: frames are written to it directly (module docstring)
+        self.transport = transport
         self.feed = feed
         self.hosts = hosts
         self.held_limit = held_limit
         #: the highest seq handled (sent, or skipped as out of scope)
         self.last = 0
         self.live = False
+        #: False once unsubscribed: a catch-up still running for it stops
+        self.active = True
         self.held: deque[Outgoing] = deque()
 
     def hold(self, out: Outgoing) -> None:
@@ -121,7 +163,7 @@ class Subscriber:
             return
         self.held.append(out)
 
-    async def offer(self, out: Outgoing) -> None:
+    def offer(self, out: Outgoing) -> None:
         """A live entry, in order: send it if in scope; on a gap, catch up first."""
         seq = out.entry.seq
         if seq <= self.last:
@@ -131,14 +173,29 @@ class Subscriber:
             self.hold(out)
             self.feed.dashboard.spawn(self.catch_up())
             return
-        await self._deliver(out)
+        self._deliver(out)
 
-    async def _deliver(self, out: Outgoing) -> None:
+    def _deliver(self, out: Outgoing) -> None:
         self.last = out.entry.seq
-        if out.body is not None and not self.hosts.isdisjoint(out.hosts):
-            sent = await self.conn.send_frame(out.frame(self.conn.binary), out.body["type"])
-            if not sent and self.conn.closed:  # cut off (slow) or gone: hold nothing for it
-                self.feed.dashboard.unsubscribe(self.conn)
+        if out.body is not None and not self.hosts.isdisjoint(out.hosts) and self.write(out):
+            self.feed.dashboard.metrics.messages_out.counts[out.kind] += 1
+
+    def write(self, out: Outgoing) -> bool:
+        """Write the entry's frame now; False (and unsubscribed) if the socket is gone
+        or its write buffer is past ``max_buffer`` (then closed as a slow consumer).
+
+        Synchronous on purpose: the frame goes whole into the transport's buffer, so
+        it cannot interleave with aiohttp's own frames (pings, snapshots, close)."""
+        conn = self.conn
+        transport = self.transport
+        if conn.closed or conn.ws.closed or transport is None or transport.is_closing():
+            self.feed.dashboard.unsubscribe(conn)
+            return False
+        if transport.get_write_buffer_size() > conn.max_buffer:
+            self.feed.dashboard.slow(self)
+            return False
+        transport.write(out.frame(conn.binary))
+        return True
 
     async def start(self, since: int | None, ref: p.Ref) -> None:
         """Snapshot (fresh, or empty before a catch-up), then go live."""
@@ -170,20 +227,20 @@ class Subscriber:
     async def catch_up(self) -> None:
         """Send what the store has after ``last``, then the held entries; go live."""
         store = self.feed.dashboard.store
-        while not self.conn.closed:
+        while self.active:
             page = await store.log_since(self.feed.team_id, self.last, PAGE)
             if page and page[0].seq > self.last + 1:
                 # trimmed past us while we read: start over from a fresh snapshot
                 await self._fresh((await store.log_bounds(self.feed.team_id))[1], None)
                 continue
             for entry in page:
-                await self._deliver(await self.feed.outgoing(entry))
+                self._deliver(await self.feed.outgoing(entry))
             if len(page) == PAGE:
                 continue
             while self.held and self.held[0].entry.seq <= self.last + 1:
                 out = self.held.popleft()
                 if out.entry.seq == self.last + 1:
-                    await self._deliver(out)
+                    self._deliver(out)
             if not self.held:
                 self.live = True  # no await since the check: nothing slips between
                 return
@@ -221,15 +278,36 @@ class TeamFeed:
             while self.queue:
                 entry = self.queue.popleft()
                 try:
-                    out = await self.outgoing(entry)
-                    for sub in list(self.subscribers):
-                        if sub.live:
-                            await sub.offer(out)
-                        else:
-                            sub.hold(out)
+                    self.fan_out(await self.outgoing(entry))
                 except Exception:  # one bad entry must not stop the feed
                     log.exception("dashboard entry not delivered", team=self.team_id)
+                if self.queue:
+                    # a fan-out to 1,000 sockets holds the loop ~10 ms (docs/benchmarks.md
+                    # "fanout"): let other connections in between two, not after a burst
+                    await asyncio.sleep(0)
             self.idle.set()
+
+    def fan_out(self, out: Outgoing) -> None:
+        """Hand one live entry to every subscriber, synchronously.
+
+        The common case (live, next in sequence) is inlined: per subscriber it is a
+        seq check, a scope check and :meth:`Subscriber.write`. Anything else (caught
+        up not yet, a duplicate, a gap) takes the careful path through ``offer``."""
+        seq = out.entry.seq
+        visible = out.body is not None
+        hosts = out.hosts
+        sent = 0
+        for sub in list(self.subscribers):  # a copy: slow ones leave the set meanwhile
+            if not sub.live:
+                sub.hold(out)
+            elif seq != sub.last + 1:
+                sub.offer(out)
+            else:
+                sub.last = seq
+                if visible and not sub.hosts.isdisjoint(hosts) and sub.write(out):
+                    sent += 1
+        if sent:
+            self.dashboard.metrics.messages_out.counts[out.kind] += sent
 
     def remember(self, meeting: Meeting) -> None:
         if len(self.hosts) >= HOST_CACHE:
@@ -318,6 +396,8 @@ class Dashboard:
         self.presence = presence
         self.feeds: dict[str, TeamFeed] = {}
         self.connections: dict[Connection, Subscriber | None] = {}
+        #: each connection's socket transport, for the fan-out's direct writes
+        self.transports: dict[Connection, asyncio.WriteTransport | None] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- tasks and shutdown ----------------------------------------------------------
@@ -413,6 +493,7 @@ class Dashboard:
             spawn=self.spawn,
         )
         self.connections[conn] = None
+        self.transports[conn] = _writable(request.transport, conn.max_buffer)
         self.metrics.connections.labels(ENDPOINT).inc()
         try:
             staff = await self._authenticate(request, conn)
@@ -422,6 +503,7 @@ class Dashboard:
         finally:
             self.unsubscribe(conn)
             self.connections.pop(conn, None)
+            self.transports.pop(conn, None)
             self.metrics.connections.labels(ENDPOINT).dec()
             if not ws.closed:
                 await conn.close(CloseCode.NORMAL, conn.close_reason or "closed")
@@ -512,7 +594,8 @@ class Dashboard:
         feed = self.feeds.get(account.team_id)
         if feed is None:
             feed = self.feeds[account.team_id] = TeamFeed(self, account.team_id)
-        sub = Subscriber(conn, feed, hosts, self.settings.send_queue * HELD_FACTOR)
+        held = self.settings.send_queue * HELD_FACTOR
+        sub = Subscriber(conn, self.transports.get(conn), feed, hosts, held)
         # registered before the store is read: live entries are held from now on
         feed.subscribers.add(sub)
         self.connections[conn] = sub
@@ -524,11 +607,27 @@ class Dashboard:
         if sub is None:
             return
         self.connections[conn] = None
+        sub.active = False
         feed = sub.feed
         feed.subscribers.discard(sub)
         if not feed.subscribers and self.feeds.get(feed.team_id) is feed:
             del self.feeds[feed.team_id]
             feed.close()
+
+
+def _writable(transport: asyncio.BaseTransport | None, limit: int) -> asyncio.WriteTransport | None:
+    """The socket's transport, for direct writes; None once it is gone.
+
+    Duck-typed: uvloop's transports (what ``vestibule serve`` runs on) implement
+    ``asyncio.WriteTransport`` without subclassing it, so ``isinstance`` is False
+    there. Its pause threshold goes above our own limit, as Connection does, so
+    aiohttp's writes (snapshot, pings) never wait on a reader we are about to cut off.
+    """
+    if transport is None or not callable(getattr(transport, "get_write_buffer_size", None)):
+        return None
+    writer = cast(asyncio.WriteTransport, transport)
+    writer.set_write_buffer_limits(high=limit * 2)
+    return writer
 
 
 def _kind(message: p.ClientMessage) -> str:
