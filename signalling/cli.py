@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -159,6 +160,11 @@ async def _run(settings: Settings, *, demo: bool, as_json: bool, loop_name: str,
         print(json.dumps(info.as_json() if info else {"url": url}), flush=True)
     elif info is not None:
         _print_demo(info.as_json())
+    # Everything alive now (modules, the app, the seeded caches) lives as long as
+    # the process: move it out of the collector's sight, so the frequent young
+    # collections of a busy relay never walk it again (docs/decisions.md).
+    gc.collect()
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

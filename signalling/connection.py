@@ -16,17 +16,14 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, cast
 
 import structlog
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from rooms.errors import VestibuleError
+from signalling.frames import ws_frame
 from signalling.metrics import Metrics
 from signalling.protocol import ErrorMessage, Ref, encode
 
 log = structlog.get_logger("vestibule.connection")
-
-
-_TEXT = WSMsgType.TEXT
-_BINARY = WSMsgType.BINARY
 
 
 class CloseCode(enum.IntEnum):
@@ -77,6 +74,9 @@ class Connection:
     """A websocket with its encoding (JSON text or msgpack binary) and limits."""
 
     __slots__ = (
+        "_loop",
+        "_out",
+        "_out_bytes",
         "_spawn",
         "_transport",
         "alive",
@@ -121,6 +121,10 @@ class Connection:
             # stay synchronous and a slow reader is cut off instead of stalling senders.
             self._transport.set_write_buffer_limits(high=max_buffer * 2)
         self._spawn = spawn
+        self._loop = asyncio.get_running_loop()
+        #: frames written in this loop iteration, joined into one write by _flush
+        self._out: list[bytes] = []
+        self._out_bytes = 0
         self.closed = False
         #: a pong (or ping) arrived since the last heartbeat round (hub.heartbeat_round)
         self.alive = True
@@ -130,24 +134,36 @@ class Connection:
     def buffered(self) -> int:
         return self._transport.get_write_buffer_size() if self._transport is not None else 0
 
-    async def send_frame(self, frame: bytes, kind: str) -> bool:
-        """Send an encoded frame; False if the connection is gone or was cut off."""
-        if self.closed or self.ws.closed:
-            return False
+    def write(self, payload: bytes, kind: str) -> bool:
+        """Queue one encoded message for this loop iteration's write; False if the
+        connection is gone or was cut off. Never waits (the hot path calls it)."""
         transport = self._transport
-        if transport is not None and transport.get_write_buffer_size() > self.max_buffer:
+        if self.closed or self.ws.closed or transport is None or transport.is_closing():
+            return False
+        if transport.get_write_buffer_size() + self._out_bytes > self.max_buffer:
             # Closing waits for the peer's close frame; the sender must not wait for a
             # reader that does not read, so the close runs in the hub's own task set.
             self.metrics.slow_consumers.labels(self.endpoint).inc()
             self.close_soon(CloseCode.TRY_AGAIN_LATER, CloseReason.SLOW_CONSUMER)
             return False
-        try:
-            await self.ws.send_frame(frame, _BINARY if self.binary else _TEXT)
-        except (ConnectionError, RuntimeError):
-            self.closed = True
-            return False
+        frame = ws_frame(payload, binary=self.binary)
+        if not self._out:
+            self._loop.call_soon(self._flush)
+        self._out.append(frame)
+        self._out_bytes += len(frame)
         self.metrics.messages_out.counts[kind] += 1
         return True
+
+    def _flush(self) -> None:
+        """One write (one syscall) for every frame queued in this loop iteration."""
+        out, self._out, self._out_bytes = self._out, [], 0
+        transport = self._transport
+        if out and transport is not None and not transport.is_closing() and not self.ws.closed:
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    async def send_frame(self, frame: bytes, kind: str) -> bool:
+        """Send an encoded message (see :meth:`write`)."""
+        return self.write(frame, kind)
 
     async def send(self, body: Mapping[str, Any]) -> bool:
         return await self.send_frame(encode(body, binary=self.binary), str(body["type"]))
@@ -170,6 +186,7 @@ class Connection:
             await self._shut(code, reason)
 
     async def _shut(self, code: CloseCode, reason: str) -> None:
+        self._flush()  # what was sent before the close goes out before the close frame
         log.info("connection closed", code=int(code), reason=reason, **self.bound)
         try:
             await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()), 2.0)

@@ -38,6 +38,7 @@ from rooms.meeting import Meeting
 from rooms.presence import LogEntry, MeetingChange
 from signalling import protocol as p
 from signalling.connection import Connection
+from signalling.frames import ws_frame
 from signalling.views import iso
 
 if TYPE_CHECKING:
@@ -54,19 +55,6 @@ PAGE = 500
 HELD_FACTOR = 4
 #: meeting id -> host cache per team feed, cleared when it passes this size
 HOST_CACHE = 10_000
-
-
-def ws_frame(payload: bytes, *, binary: bool) -> bytes:
-    """``payload`` as one final, unmasked server frame (RFC 6455 section 5.2)."""
-    first = 0x82 if binary else 0x81  # FIN + opcode 2 (binary) or 1 (text)
-    size = len(payload)
-    if size < 126:
-        head = bytes((first, size))
-    elif size < 65536:
-        head = bytes((first, 126)) + size.to_bytes(2, "big")
-    else:
-        head = bytes((first, 127)) + size.to_bytes(8, "big")
-    return head + payload
 
 
 class Outgoing:
