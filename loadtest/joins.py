@@ -118,6 +118,8 @@ class JoinFigures:
     joins_per_s: float
     hello: Latency
     total: Latency
+    #: the hub process's CPU seconds over the run (the seed and start-up excluded)
+    server_cpu: float = 0.0
 
 
 def run(count: int, concurrency: int, workers: int, *, redis_url: str = "") -> JoinFigures:
@@ -131,12 +133,14 @@ def run(count: int, concurrency: int, workers: int, *, redis_url: str = "") -> J
     ):
         tokens = [room.token for room in seeded.rooms[:count]]
         start = time.monotonic_ns() + 500_000_000
+        cpu_before = server.cpu_seconds()
         batches: list[JoinBatch] = pool.call(
             join_guests,
             [(server.host, server.port, part, lanes, start) for part in split(tokens, workers)],
             timeout=60 + count * JOIN_TIMEOUT / max(1, concurrency),
         )
         server.check_alive()
+        server_cpu = server.cpu_seconds() - cpu_before
     ok = sum(b.ok for b in batches)
     seconds = (max(b.last_end_ns for b in batches) - min(b.first_start_ns for b in batches)) / 1e9
     return JoinFigures(
@@ -150,6 +154,7 @@ def run(count: int, concurrency: int, workers: int, *, redis_url: str = "") -> J
         joins_per_s=ok / seconds if seconds > 0 else 0.0,
         hello=Latency.of(merge(b.hello_ns for b in batches)),
         total=Latency.of(merge(b.total_ns for b in batches)),
+        server_cpu=server_cpu,
     )
 
 
@@ -161,6 +166,18 @@ def table(f: JoinFigures) -> str:
         ("hello -> welcome p99 (ms)", report.fmt(f.hello.p99, 3), "reported", ""),
         ("connect -> welcome p50 (ms)", report.fmt(f.total.p50, 3), "", ""),
         ("connect -> welcome p99 (ms)", report.fmt(f.total.p99, 3), "reported", ""),
+        (
+            "server CPU during the run (cores)",
+            report.fmt(f.server_cpu / f.seconds if f.seconds else 0.0, 2),
+            "",
+            "",
+        ),
+        (
+            "server CPU per join (ms)",
+            report.fmt(f.server_cpu / f.ok * 1000 if f.ok else 0.0, 3),
+            "",
+            "",
+        ),
         ("joins ok / failed", f"{f.ok} / {f.failed}", "0 failed", ""),
         ("wall time (s)", report.fmt(f.seconds), "", ""),
     ]
