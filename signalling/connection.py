@@ -154,6 +154,16 @@ class Connection:
         self.metrics.messages_out.counts[kind] += 1
         return True
 
+    def write_frame(self, frame: bytes) -> None:
+        """Write a prebuilt frame now, after whatever this connection still holds
+        for this loop iteration (so a caller writing straight to the socket never
+        overtakes frames queued by :meth:`write`). The caller checked the limits."""
+        if self._out:
+            self._out.append(frame)
+            self._out_bytes += len(frame)
+        elif self._transport is not None:
+            self._transport.write(frame)
+
     def _flush(self) -> None:
         """One write (one syscall) for every frame queued in this loop iteration."""
         out, self._out, self._out_bytes = self._out, [], 0

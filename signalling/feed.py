@@ -147,7 +147,9 @@ class Subscriber:
         or its write buffer is past ``max_buffer`` (then closed as a slow consumer).
 
         Synchronous on purpose: the frame goes whole into the transport's buffer, so
-        it cannot interleave with aiohttp's own frames (pings, snapshots, close)."""
+        it cannot interleave with aiohttp's own frames (pings, close). Frames the
+        connection still holds for this loop iteration (a snapshot, catch-up
+        entries) go first: Connection.write_frame keeps that order."""
         conn = self.conn
         transport = self.transport
         if conn.closed or conn.ws.closed or transport is None or transport.is_closing():
@@ -156,7 +158,7 @@ class Subscriber:
         if transport.get_write_buffer_size() > conn.max_buffer:
             self.feed.dashboard.slow(self)
             return False
-        transport.write(out.frame(conn.binary))
+        conn.write_frame(out.frame(conn.binary))
         return True
 
     async def start(self, since: int | None, ref: p.Ref) -> None:
