@@ -135,6 +135,7 @@ async def _run(settings: Settings, *, demo: bool, as_json: bool, loop_name: str,
     from signalling.app import STORE, create_app
     from signalling.clock import SystemClock
     from signalling.demo import ensure_demo
+    from signalling.scheduler import SCHEDULER
 
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -147,7 +148,12 @@ async def _run(settings: Settings, *, demo: bool, as_json: bool, loop_name: str,
         port = server.sockets[0].getsockname()[1]
     url = settings.public_url.rstrip("/") or f"http://{settings.host}:{port}"
     settings = replace(settings, port=port, public_url=url)
-    info = await ensure_demo(app[STORE], settings, SystemClock().now()) if demo else None
+    info = None
+    if demo:
+        now = SystemClock().now()
+        info = await ensure_demo(app[STORE], settings, now)
+        # today's demo meetings were written after the scheduler's start-up load
+        await app[SCHEDULER].load(now)
     log.info(
         "listening",
         url=url,
