@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import json
 import secrets
 import shutil
@@ -51,6 +50,7 @@ from loadtest.targets import (
     hub,
     hub_env,
     log_tail,
+    ready,
     seed,
 )
 
@@ -165,17 +165,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(STOP_GRACE)
 
 
-def _ready(port: int) -> bool:
-    conn = http.client.HTTPConnection(HOST, port, timeout=1.0)
-    try:
-        conn.request("GET", "/readyz")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
-
-
 @contextlib.contextmanager
 def redis_nodes(
     workdir: Path, redis_url: str, *, count: int, rooms: int
@@ -202,7 +191,7 @@ def redis_nodes(
             servers.append(Server(f"node{index}", HOST, port, proc, log_path, jwt_secret))
         for server in servers:
             deadline = time.monotonic() + READY_TIMEOUT
-            while not _ready(server.port):
+            while not ready(server.port):
                 server.check_alive()
                 if time.monotonic() > deadline:
                     raise TargetError(f"{server.name} not ready: {log_tail(server)}")

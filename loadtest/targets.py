@@ -115,8 +115,9 @@ def free_port() -> int:
         return port
 
 
-def _ready(port: int) -> bool:
-    conn = http.client.HTTPConnection(HOST, port, timeout=1.0)
+def ready(port: int, host: str = HOST) -> bool:
+    """Whether a server on ``port`` answers ``GET /readyz`` with 200 (one short try)."""
+    conn = http.client.HTTPConnection(host, port, timeout=1.0)
     try:
         conn.request("GET", "/readyz")
         return conn.getresponse().status == 200
@@ -130,7 +131,7 @@ def _wait_ready(server: Server) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         server.check_alive()
-        if _ready(server.port):
+        if ready(server.port):
             return
         time.sleep(0.05)  # polling a subprocess we cannot be notified by
     raise TargetError(f"{server.name} not ready after {READY_TIMEOUT:.0f} s: {log_tail(server)}")

@@ -12,7 +12,6 @@ cannot notify us); every other wait is on a websocket message with a timeout.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import secrets
@@ -28,6 +27,8 @@ from typing import Any
 
 import jwt
 import pytest
+
+from loadtest.targets import ready
 
 pytestmark = pytest.mark.multinode
 
@@ -156,23 +157,12 @@ class Cluster:
         return Node(name, port, process, log_path)
 
 
-def _ready(port: int) -> bool:
-    conn = http.client.HTTPConnection(HOST, port, timeout=1.0)
-    try:
-        conn.request("GET", "/readyz")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
-
-
 def _wait_ready(node: Node) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if node.process.poll() is not None:
             pytest.fail(f"{node.name} exited ({node.process.returncode}):\n{node.log_tail()}")
-        if _ready(node.port):
+        if ready(node.port):
             return
         time.sleep(0.05)  # polling a subprocess that cannot notify us
     pytest.fail(f"{node.name} not ready after {READY_TIMEOUT:.0f} s:\n{node.log_tail()}")
