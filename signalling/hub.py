@@ -485,5 +485,9 @@ class Hub:
         self._end(session, CloseReason.LEFT)
 
     def _expired(self, session: Session) -> None:
-        log.info("resume window passed", participant=session.pid, room=session.who.room.id)
+        log.info(
+            "detached session ended (resume window passed or its queue was full)",
+            participant=session.pid,
+            room=session.who.room.id,
+        )
         self.spawn(self.leave(session))

@@ -43,6 +43,7 @@ class Session:
         "ended",
         "id",
         "joined",
+        "on_overflow",
         "outbox",
         "outbox_limit",
         "pid",
@@ -64,6 +65,8 @@ class Session:
         self._expiry: asyncio.TimerHandle | None = None
         self.ended = False
         self.check_task: asyncio.Task[None] | None = None
+        #: called once when the detached outbox is full (SessionRegistry.add sets it)
+        self.on_overflow: Callable[[Session], None] | None = None
 
     async def send(self, body: Mapping[str, Any]) -> bool:
         """Deliver now, or queue while detached; False if the queue overflowed."""
@@ -71,6 +74,10 @@ class Session:
         if conn is not None and not conn.closed:
             return await conn.send(body)
         if len(self.outbox) >= self.outbox_limit:
+            # Never drop a message silently: a session that cannot hold what it
+            # missed ends now, as if its resume window had passed.
+            if self.on_overflow is not None and not self.ended:
+                self.on_overflow(self)
             return False
         self.outbox.append(body)
         return True
@@ -96,6 +103,7 @@ class SessionRegistry:
         return len(self.by_pid)
 
     def add(self, session: Session) -> None:
+        session.on_overflow = self._overflowed
         self.by_pid[session.pid] = session
         self._by_resume[session.resume_digest] = session
 
@@ -127,6 +135,12 @@ class SessionRegistry:
         if self.by_pid.get(session.pid) is session:
             del self.by_pid[session.pid]
         self._by_resume.pop(session.resume_digest, None)
+
+    def _overflowed(self, session: Session) -> None:
+        session.on_overflow = None  # once
+        if session._expiry is not None:
+            session._expiry.cancel()
+        self._expire(session)
 
     def _expire(self, session: Session) -> None:
         session._expiry = None
