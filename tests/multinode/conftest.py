@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import selectors
 import signal
 import socket
 import subprocess
@@ -87,6 +88,8 @@ class Node:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(STOP_GRACE)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         return self.process.returncode
 
 
@@ -148,24 +151,36 @@ class Cluster:
             *("-m", "signalling.cli", "serve", "--redis", self.redis_url),
             *("--port", str(port), "--db", "unused", "--no-demo"),
             *("--public-url", f"http://{HOST}:{port}"),
+            "--json",  # one line on stdout once it listens: what _wait_ready waits for
         ]
         log_path = self.workdir / f"{name}.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.env(), cwd=ROOT
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=self.env(),
+                cwd=ROOT,
             )
         return Node(name, port, process, log_path)
 
 
 def _wait_ready(node: Node) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if node.process.poll() is not None:
-            pytest.fail(f"{node.name} exited ({node.process.returncode}):\n{node.log_tail()}")
-        if ready(node.port):
-            return
-        time.sleep(0.05)  # polling a subprocess that cannot notify us
-    pytest.fail(f"{node.name} not ready after {READY_TIMEOUT:.0f} s:\n{node.log_tail()}")
+    """Block until the node prints its startup line (it listens and its store is
+    open), or fail with its log: waiting on the event itself, with a deadline."""
+    stdout = node.process.stdout
+    assert stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(stdout, selectors.EVENT_READ)
+        if not selector.select(READY_TIMEOUT):
+            pytest.fail(f"{node.name} not ready after {READY_TIMEOUT:.0f} s:\n{node.log_tail()}")
+    line = stdout.readline()
+    if not line:
+        node.process.wait(5)
+        pytest.fail(f"{node.name} exited ({node.process.returncode}):\n{node.log_tail()}")
+    assert json.loads(line)["url"] == f"http://{HOST}:{node.port}"
+    assert ready(node.port)
 
 
 @pytest.fixture(scope="module")
