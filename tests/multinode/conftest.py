@@ -43,11 +43,20 @@ STOP_GRACE = 10.0
 REDIS_DB = 2
 
 
+#: ports handed out in this session: the kernel may offer a just-released port
+#: again before the node it was meant for has bound it
+_GIVEN: set[int] = set()
+
+
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port nobody listens on and this session never handed out."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((HOST, 0))
+            port: int = sock.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 @dataclass
