@@ -34,7 +34,8 @@ START_MARGIN_NS = 500_000_000
 class RelayOptions:
     pairs: int = 50
     seconds: float = 5.0
-    #: messages in flight per pair, flat out (the hub's outgoing queue is 256)
+    #: messages in flight per pair, flat out (32 candidates stay far below the hub's
+    #: 1 MiB output limit per connection, so the load never trips the cut-off)
     window: int = 32
     #: not counted: connections warm up, the loads reach their steady state
     warmup: float = 0.5
