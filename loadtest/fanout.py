@@ -101,7 +101,8 @@ async def _serve_app(port: int, db: str) -> None:
     from rooms.meeting import Guest, Meeting
     from rooms.room import Room, RoomKind
     from signalling import logs
-    from signalling.app import PRESENCE, STORE, create_app
+    from signalling.bootstrap import create_app
+    from signalling.keys import PRESENCE, STORE
     from signalling.settings import Settings
 
     # VESTIBULE_* from targets.hub_env: the JWT secret, no media checks, quiet logs

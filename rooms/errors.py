@@ -130,6 +130,16 @@ class Busy(VestibuleError):
         self.retry_after = retry_after
 
 
+class Internal(VestibuleError):
+    """Something failed on the server that is not the client's doing (a bug, or a
+    store that could not be reached). The client may try again; the connection
+    stays usable."""
+
+    code = "internal"
+    http_status = 500
+    default_message = "the server could not do that; try again"
+
+
 ALL_ERRORS: tuple[type[VestibuleError], ...] = (
     BadMessage,
     Invalid,
@@ -145,4 +155,5 @@ ALL_ERRORS: tuple[type[VestibuleError], ...] = (
     RateLimited,
     TooLarge,
     Busy,
+    Internal,
 )

@@ -40,7 +40,7 @@ Rules (DESIGN.md section 1, "Access rules"):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
@@ -318,9 +318,7 @@ class _Draft:
         return person
 
     def require_host(self, by: str) -> None:
-        person = self.people.get(by)
-        if person is None or person.role is not Role.HOST or by not in self.call:
-            raise NotHost()
+        _require_host(self.people, self.call, by)
 
     def require_room_in_call(self) -> None:
         if len(self.call) >= self.room.capacity:
@@ -519,6 +517,24 @@ def _move(draft: _Draft, by: str, pid: str, to_room_slug: str) -> None:
     draft.record(PresenceKind.MOVED, person, to_room=to_room_slug, by=by)
 
 
+def _require_host(people: Mapping[str, Person], call: Sequence[str], by: str) -> None:
+    """The one host rule: ``by`` is a host of this room and in its call."""
+    person = people.get(by)
+    if person is None or person.role is not Role.HOST or by not in call:
+        raise NotHost()
+
+
+def _queue_view(
+    people: Mapping[str, Person], waiting: Sequence[str], seats: Mapping[str, Seat]
+) -> LobbyView:
+    return LobbyView(
+        tuple(
+            WaitingEntry(pid, people[pid].name, people[pid].meeting_id, seats[pid].since)
+            for pid in waiting
+        )
+    )
+
+
 def _waiting_views(
     room: Room, waiting: tuple[str, ...] | list[str], seats: Mapping[str, Seat], message: str | None
 ) -> dict[str, Waiting]:
@@ -540,15 +556,10 @@ def _finish(before: LobbyState, draft: _Draft) -> Decision:
         if draft.tell_all_waiting or old_views.get(pid) != view:
             draft.tell(pid, view)
     queue_changed = tuple(draft.waiting) != before.waiting
-    entries = tuple(
-        WaitingEntry(
-            pid, draft.people[pid].name, draft.people[pid].meeting_id, draft.seats[pid].since
-        )
-        for pid in draft.waiting
-    )
+    queue = _queue_view(draft.people, draft.waiting, draft.seats)
     for pid in draft.call:
         if draft.people[pid].role is Role.HOST and (queue_changed or pid in draft.view_for):
-            draft.tell(pid, LobbyView(entries))
+            draft.tell(pid, queue)
     state = LobbyState(
         room=draft.room,
         people=MappingProxyType(draft.people),
@@ -559,3 +570,32 @@ def _finish(before: LobbyState, draft: _Draft) -> Decision:
         next_ticket=draft.next_ticket,
     )
     return Decision(state, tuple(draft.notices), tuple(draft.presence))
+
+
+# -- reading the state (for a connection that takes over a place) -----------------
+
+
+def require_host(state: LobbyState, pid: str) -> None:
+    """NotHost unless ``pid`` is a host in this room's call (the rule ``apply``
+    enforces, for a shell that must check it before a side effect of its own)."""
+    _require_host(state.people, state.call, pid)
+
+
+def queue_view(state: LobbyState) -> LobbyView:
+    """The queue as hosts see it."""
+    return _queue_view(state.people, state.waiting, state.seats)
+
+
+def place_of(state: LobbyState, pid: str) -> Payload | None:
+    """What ``pid``'s screen shows now: their Waiting place, or the Joined call
+    (the others in it); None for someone not in this lobby."""
+    if pid in state.waiting:
+        return _waiting_views(state.room, state.waiting, state.seats, state.host_message)[pid]
+    if pid in state.call:
+        others = tuple(
+            CallMember(other, state.people[other].name, state.people[other].role)
+            for other in state.call
+            if other != pid
+        )
+        return Joined(others)
+    return None

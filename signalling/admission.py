@@ -2,7 +2,15 @@
 
 Every guest-credential failure raises the same TokenInvalid, whatever the
 cause (wrong, expired, revoked, used, throttled keys aside), so a link reveals
-nothing about the meeting behind it.
+nothing about the meeting behind it; a staff hello into a room of another team
+is answered exactly like a hello into a room that does not exist.
+
+**Before the credential is spent.** With several nodes (a Placement), a guest's
+room is found first, without consuming anything, and a guest whose room lives
+on another node is sent there (RoomElsewhere) before the node that admits them
+redeems the single-use link. Staff credentials are not consumed: staff are
+authenticated first and placed afterwards, so a stranger cannot make a node
+claim rooms of a team they are not in.
 """
 
 from __future__ import annotations
@@ -10,12 +18,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 import structlog
 
 from rooms import access
 from rooms.credentials import Credential
-from rooms.errors import BadMessage, Forbidden, NotFound, TokenInvalid
+from rooms.errors import BadMessage, NotFound, TokenInvalid
 from rooms.meeting import Meeting, MeetingType
 from rooms.presence import Role
 from rooms.room import Room
@@ -26,8 +35,10 @@ from rooms.tokens import (
     digests_equal,
     new_rejoin_secret,
     normalise_key,
+    redeemable,
 )
 from signalling.cache import RecordCache
+from signalling.placement import Placement, RoomElsewhere
 from signalling.protocol import Hello
 from signalling.session import Identity
 from signalling.settings import Settings
@@ -45,22 +56,46 @@ class Admitted:
     rejoin: str | None = None
 
 
+@runtime_checkable
+class LinkLookup(Protocol):
+    """A store that can read a link's credential without redeeming it (RedisStore)."""
+
+    async def find_link(self, link_digest: str) -> Credential | None: ...
+
+
 class Admission:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        meetings: RecordCache[Meeting],
+        invited: Callable[[str, str, datetime], bool],
+        placement: Placement | None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.by_address = WindowLimiter(settings.key_attempts_per_address)
         self.by_room = WindowLimiter(settings.key_attempts_per_room)
         self.rooms: RecordCache[Room] = RecordCache()
         self.types: RecordCache[MeetingType] = RecordCache()
-        #: replaced by the presence log's cache in create_app (shared on purpose)
-        self.meetings: RecordCache[Meeting] = RecordCache(ttl=2.0)
-        #: whether the owner of a consulting room invited this colleague in (the hub's)
-        self.invited: Callable[[str, str, datetime], bool] = lambda room, staff, now: False
+        #: the presence log's cache, shared on purpose: the ENTERED event that
+        #: follows a guest's hello is about the meeting admission just read
+        self.meetings = meetings
+        #: whether the owner of a consulting room invited this colleague in
+        self.invited = invited
+        self.placement = placement
 
     async def admit(
         self, hello: Hello, *, cookie_staff: StaffPrincipal | None, address: str, now: datetime
     ) -> Admitted:
+        """Who the hello's credential says this is (RoomElsewhere: not on this node)."""
+        if self.placement is not None:
+            room_id = await self._guest_room(hello, now)
+            if room_id is not None:
+                owner = await self.placement.claim(room_id)
+                if owner is not None:
+                    raise RoomElsewhere(owner)
         if hello.token is not None:
             return await self._guest_by_link(hello, now)
         if hello.guest_key is not None:
@@ -71,6 +106,36 @@ class Admission:
         if cookie_staff is not None:
             return await self._staff(cookie_staff, hello, now)
         raise TokenInvalid()
+
+    async def _guest_room(self, hello: Hello, now: datetime) -> str | None:
+        """The room a guest credential leads to, read without consuming it.
+
+        None when it leads nowhere usable: the hello then goes through ordinary
+        admission here, which refuses it with the one uniform error, so being
+        redirected or not says nothing about a wrong, used or expired link."""
+        if hello.guest_key is not None and hello.room is not None:
+            # The slug is public (it is in the room's link); the key is checked,
+            # and throttled, on the owner.
+            room = await self.store.find_room_by_slug(hello.room)
+            return room.id if room is not None else None
+        if hello.token is None:
+            return None
+        digest = digest_link(hello.token)
+        cred: Credential | None = None
+        if hello.rejoin:
+            found = await self.store.find_by_device(digest_secret(hello.rejoin), now)
+            if found is not None and digests_equal(found.link_digest, digest):
+                cred = found
+        elif isinstance(self.store, LinkLookup):
+            found = await self.store.find_link(digest)
+            if found is not None and redeemable(found, now):
+                cred = found
+        if cred is None:
+            return None
+        try:
+            return (await self.store.get_meeting(cred.meeting_id)).room_id
+        except NotFound:
+            return None
 
     # -- guests --------------------------------------------------------------------
 
@@ -141,9 +206,10 @@ class Admission:
         room = await self.store.find_room_by_slug(hello.room)
         if room is None:
             raise NotFound("no such room")
+        if staff.account.team_id != room.team_id:
+            # exactly as for an unknown room: a name says nothing about other teams
+            raise NotFound("no such room")
         team = await self.store.get_team(room.team_id)
-        if staff.account.team_id != team.id:
-            raise Forbidden("not a room of your team")
         role = access.role_in_room(
             staff.account, team, room, invited=self.invited(room.id, staff.account.id, now)
         )

@@ -12,18 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import structlog
-from aiohttp import web
 
 from mediacheck.service import CheckHandle, MediaCheckService, MediaCheckSettings, Progress
-from rooms.presence import PresenceKind
-from signalling.app import HUB, METRICS, PRESENCE, SETTINGS
-from signalling.hub import Hub
 from signalling.metrics import Metrics
-from signalling.presence import PresenceLog
 from signalling.protocol import MediaCheckOffer
 from signalling.session import Session
 from signalling.settings import Settings
@@ -31,17 +26,37 @@ from signalling.settings import Settings
 log = structlog.get_logger("vestibule.checks")
 
 
+#: told of each verdict: the session and the ``checked`` event's detail
+VerdictListener = Callable[..., Awaitable[None]]
+
+
 class MediaChecks:
-    """Runs at most one check per session; a new offer supersedes a running one."""
+    """Runs at most one check per session; a new offer supersedes a running one.
+
+    ``start`` and ``stop`` own the worker pool (the app's cleanup context)."""
 
     def __init__(
-        self, service: MediaCheckService, hub: Hub, presence: PresenceLog, metrics: Metrics
+        self,
+        service: MediaCheckService,
+        metrics: Metrics,
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        on_verdict: VerdictListener,
     ) -> None:
         self.service = service
-        self.hub = hub
-        self.presence = presence
         self.metrics = metrics
+        self._spawn = spawn
+        self._on_verdict = on_verdict
         self._running: dict[str, tuple[asyncio.Task[None], CheckHandle]] = {}
+
+    async def start(self) -> None:
+        await self.service.start()
+        log.info("media check workers started", workers=self.service.settings.worker_count)
+
+    async def stop(self) -> None:
+        for task, _ in list(self._running.values()):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await self.service.stop()
 
     async def offer(self, session: Session, msg: MediaCheckOffer) -> None:
         self.cancel(session)
@@ -107,24 +122,19 @@ class MediaChecks:
             reasons=[f.code for f in result.reasons],
             participant=session.pid,
         )
-        self.hub.record(
+        await self._on_verdict(
             session,
-            PresenceKind.CHECKED,
             verdict=result.verdict,
             reasons=[f.code for f in result.reasons],
             warnings=[f.code for f in result.warnings],
         )
-        await self.presence.flush()
-        runtime = self.hub.rooms.get(session.who.room.id)
-        if runtime is not None:
-            await runtime.refresh_lobby_view()
 
     def cancel(self, session: Session) -> None:
         running = self._running.pop(session.pid, None)
         if running is not None:
             task, handle = running
             task.cancel()
-            self.hub.spawn(handle.cancel())
+            self._spawn(handle.cancel())
 
 
 def service_settings(settings: Settings) -> MediaCheckSettings:
@@ -137,23 +147,3 @@ def service_settings(settings: Settings) -> MediaCheckSettings:
         queue=settings.mediacheck_queue,
         ice_servers=tuple(servers),
     )
-
-
-async def _checks_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    service = MediaCheckService(service_settings(settings))
-    await service.start()
-    checks = MediaChecks(service, app[HUB], app[PRESENCE], app[METRICS])
-    app[HUB].checks = checks
-    log.info("media check workers started", workers=service.settings.worker_count)
-    try:
-        yield
-    finally:
-        app[HUB].checks = None
-        with contextlib.suppress(Exception):
-            await service.stop()
-
-
-def setup(app: web.Application) -> None:
-    if app[SETTINGS].mediacheck:
-        app.cleanup_ctx.append(_checks_ctx)

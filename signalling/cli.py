@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _loadseed(settings: Settings, rooms: int) -> dict[str, Any]:
-    from signalling.app import make_store
+    from signalling.bootstrap import make_store
     from signalling.clock import SystemClock
     from signalling.demo import load_seed
 
@@ -132,10 +132,10 @@ def _serve(settings: Settings, *, demo: bool, as_json: bool) -> int:
 async def _run(settings: Settings, *, demo: bool, as_json: bool, loop_name: str, files: int) -> int:
     from aiohttp import web
 
-    from signalling.app import STORE, create_app
+    from signalling.bootstrap import create_app
     from signalling.clock import SystemClock
     from signalling.demo import ensure_demo
-    from signalling.scheduler import SCHEDULER
+    from signalling.keys import SCHEDULER, STORE
 
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)

@@ -1,4 +1,4 @@
-"""Scale-out: several hub processes sharing one Redis (DESIGN.md section 2).
+"""Scale-out: several hub processes sharing one Redis (docs/architecture.md).
 
 A room lives on one node. The node that first admits someone to a room takes a
 lease on it in Redis, ``vst:room-owner:<room_id>`` = ``<node_id>|<public url>``
@@ -13,13 +13,8 @@ every node through signalling.redis_bus. docs/decisions.md, "Scale-out: a room
 lives on one node", explains the choice.
 
 **Before the credential is spent.** A guest's link token or guest key is
-consumed by the node that admits them. A node that redeemed the token and
-then sent the guest elsewhere would have burnt it, so :class:`PlacedAdmission`
-finds the guest's room first, without consuming anything, and redirects
-before redeeming; the hub's own claim after admission then finds this node
-already owns the room. Staff credentials are not consumed, so staff are
-authenticated first and placed by the hub afterwards (a stranger cannot make
-a node claim rooms of a team they are not in).
+consumed by the node that admits them, so admission (signalling/admission.py)
+finds the guest's room and claims it before redeeming anything.
 
 **Lease lifecycle** (one per room on this node)::
 
@@ -36,26 +31,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
 
 import structlog
-from aiohttp import web
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from rooms.credentials import Credential
-from rooms.errors import Busy, NotFound
-from rooms.tokens import digest_link, digest_secret, digests_equal, redeemable
-from signalling.admission import Admission, Admitted
-from signalling.app import HUB, PRESENCE, SETTINGS, STORE
-from signalling.hub import Hub, RoomElsewhere
-from signalling.protocol import Hello
-from signalling.settings import Settings
-from signalling.staff_auth import StaffPrincipal
-from signalling.store.base import Store
+from rooms.errors import Busy
 
 log = structlog.get_logger("vestibule.cluster")
 
@@ -64,9 +47,6 @@ log = structlog.get_logger("vestibule.cluster")
 #: expires), so it is short; it must still ride out a stalled event loop or a Redis
 #: failover, which take seconds, not tens of seconds.
 LEASE_TTL = 10.0
-#: renewal period: a third of the TTL, so two renewals in a row may fail (a busy
-#: loop, a Redis blip) before the lease is at risk
-RENEW_EVERY = LEASE_TTL / 3
 #: a room claimed this recently is kept even with nobody in it yet: the claim comes
 #: before admission's store reads, and the session is registered only after them
 #: (milliseconds; a second leaves room for a slow store)
@@ -106,7 +86,7 @@ def owner_url(value: str) -> str:
 
 
 class RoomLeases:
-    """The lease-based Placement (signalling.hub) of one node.
+    """The lease-based Placement (signalling/placement.py) of one node.
 
     ``in_use`` returns the ids of the rooms this node has people in (sessions,
     attached or within their resume window, and live rooms); leases of other
@@ -128,6 +108,8 @@ class RoomLeases:
         self.node_id = node_id
         self.value = f"{node_id}|{public_url.rstrip('/')}"
         self.ttl_ms = int(ttl * 1000)
+        #: a third of the TTL, so two renewals in a row may fail (a busy loop, a
+        #: Redis blip) before the lease is at risk
         self.renew_every = ttl / 3
         self.grace = grace
         self.prefix = prefix
@@ -256,103 +238,3 @@ class RoomLeases:
         if self._redis is None:
             raise RuntimeError("RoomLeases is not started")
         return self._redis
-
-
-@runtime_checkable
-class LinkLookup(Protocol):
-    """A store that can read a link's credential without redeeming it (RedisStore)."""
-
-    async def find_link(self, link_digest: str) -> Credential | None: ...
-
-
-class PlacedAdmission(Admission):
-    """Admission that sends a guest to the room's node before spending the credential."""
-
-    def __init__(self, store: Store, settings: Settings, leases: RoomLeases) -> None:
-        super().__init__(store, settings)
-        self.leases = leases
-
-    async def admit(
-        self, hello: Hello, *, cookie_staff: StaffPrincipal | None, address: str, now: datetime
-    ) -> Admitted:
-        room_id = await self._guest_room(hello, now)
-        if room_id is not None:
-            owner = await self.leases.claim(room_id)
-            if owner is not None:
-                raise RoomElsewhere(owner)
-        return await super().admit(hello, cookie_staff=cookie_staff, address=address, now=now)
-
-    async def _guest_room(self, hello: Hello, now: datetime) -> str | None:
-        """The room a guest credential leads to, read without consuming it.
-
-        None when it leads nowhere usable: the hello then goes through ordinary
-        admission here, which refuses it with the one uniform error, so being
-        redirected or not says nothing about a wrong, used or expired link."""
-        if hello.resume is not None:
-            return None
-        if hello.guest_key is not None and hello.room is not None:
-            # The slug is public (it is in the room's link); the key is checked,
-            # and throttled, on the owner.
-            room = await self.store.find_room_by_slug(hello.room)
-            return room.id if room is not None else None
-        if hello.token is None:
-            return None
-        digest = digest_link(hello.token)
-        cred: Credential | None = None
-        if hello.rejoin:
-            found = await self.store.find_by_device(digest_secret(hello.rejoin), now)
-            if found is not None and digests_equal(found.link_digest, digest):
-                cred = found
-        elif isinstance(self.store, LinkLookup):
-            found = await self.store.find_link(digest)
-            if found is not None and redeemable(found, now):
-                cred = found
-        if cred is None:
-            return None
-        try:
-            return (await self.store.get_meeting(cred.meeting_id)).room_id
-        except NotFound:
-            return None
-
-
-def _rooms_in_use(hub: Hub) -> Callable[[], set[str]]:
-    def in_use() -> set[str]:
-        rooms = {session.who.room.id for session in hub.sessions.by_pid.values()}
-        rooms.update(hub.rooms)
-        return rooms
-
-    return in_use
-
-
-def setup(app: web.Application) -> None:
-    """With a Redis URL: place rooms by lease (called by create_app).
-
-    The Redis bus itself is chosen where the bus is built (signalling.app
-    ``make_bus``), because the presence log and the dashboard hold the bus
-    from the moment they are made."""
-    settings = app[SETTINGS]
-    if not settings.redis_url:
-        return
-    hub = app[HUB]
-    leases = RoomLeases(settings.redis_url, settings.node_id, settings.base_url, _rooms_in_use(hub))
-    hub.placement = leases
-    hub.admission = PlacedAdmission(app[STORE], settings, leases)
-    hub.admission.meetings = app[PRESENCE].meetings
-    hub.admission.invited = hub.is_invited
-
-    async def leases_ctx(app: web.Application) -> AsyncIterator[None]:
-        await leases.start()
-        task = asyncio.create_task(leases.run(), name="room-leases")
-        log.info("scale-out", node=settings.node_id, url=settings.base_url)
-        yield
-        # on_shutdown has closed every websocket by now: nobody is left in any room.
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        try:
-            await leases.release_all()
-        except RedisError as err:  # they expire after the TTL anyway
-            log.warning("room leases not released", error=str(err))
-        await leases.stop()
-
-    app.cleanup_ctx.append(leases_ctx)

@@ -1,7 +1,7 @@
 """One websocket connection: encoding, bounded output, rate limiting, closing.
 
 Output is written straight to the socket (no per-connection writer task: every
-event-loop wake-up costs 70-110 µs, DESIGN.md section 2), and bounded by the
+event-loop wake-up costs 70-110 µs, docs/architecture.md "The hot path"), and bounded by the
 transport's write buffer: a peer that stops reading makes its buffer grow, and
 past ``max_buffer`` bytes it is disconnected as a slow consumer instead of
 growing the server's memory or stalling whoever is sending to it.
@@ -78,8 +78,8 @@ class Connection:
         "_out",
         "_out_bytes",
         "_spawn",
-        "_transport",
         "alive",
+        "app_ping",
         "binary",
         "bound",
         "close_reason",
@@ -88,6 +88,7 @@ class Connection:
         "id",
         "max_buffer",
         "metrics",
+        "transport",
         "ws",
     )
 
@@ -101,6 +102,7 @@ class Connection:
         max_buffer: int,
         transport: asyncio.BaseTransport | None,
         spawn: Callable[[Coroutine[Any, Any, None]], None],
+        app_ping: bool = False,
     ) -> None:
         self.ws = ws
         self.id = conn_id
@@ -111,33 +113,34 @@ class Connection:
         # Duck-typed on purpose: uvloop's transports (what `vestibule serve` runs on)
         # implement WriteTransport without subclassing it; an isinstance check here
         # silently turned the slow-consumer cut-off off in production.
-        self._transport = (
+        #: the socket's transport, written to directly (also by the dashboard's
+        #: fan-out); None when there is none to write to
+        self.transport = (
             cast(asyncio.WriteTransport, transport)
             if callable(getattr(transport, "get_write_buffer_size", None))
             else None
         )
-        if self._transport is not None:
+        if self.transport is not None:
             # Never let the transport pause us before our own limit trips: sends then
             # stay synchronous and a slow reader is cut off instead of stalling senders.
-            self._transport.set_write_buffer_limits(high=max_buffer * 2)
+            self.transport.set_write_buffer_limits(high=max_buffer * 2)
+        #: heartbeats carry the application ``ping`` message too (/ws, not dashboards)
+        self.app_ping = app_ping
         self._spawn = spawn
         self._loop = asyncio.get_running_loop()
         #: frames written in this loop iteration, joined into one write by _flush
         self._out: list[bytes] = []
         self._out_bytes = 0
         self.closed = False
-        #: a pong (or ping) arrived since the last heartbeat round (hub.heartbeat_round)
+        #: a frame arrived since the last heartbeat round (signalling.endpoint.Heartbeat)
         self.alive = True
         self.close_reason: str | None = None
         self.bound: dict[str, Any] = {"conn": conn_id}
 
-    def buffered(self) -> int:
-        return self._transport.get_write_buffer_size() if self._transport is not None else 0
-
     def write(self, payload: bytes, kind: str) -> bool:
         """Queue one encoded message for this loop iteration's write; False if the
         connection is gone or was cut off. Never waits (the hot path calls it)."""
-        transport = self._transport
+        transport = self.transport
         if self.closed or self.ws.closed or transport is None or transport.is_closing():
             return False
         if transport.get_write_buffer_size() + self._out_bytes > self.max_buffer:
@@ -161,22 +164,27 @@ class Connection:
         if self._out:
             self._out.append(frame)
             self._out_bytes += len(frame)
-        elif self._transport is not None:
-            self._transport.write(frame)
+        elif self.transport is not None:
+            self.transport.write(frame)
 
     def _flush(self) -> None:
         """One write (one syscall) for every frame queued in this loop iteration."""
         out, self._out, self._out_bytes = self._out, [], 0
-        transport = self._transport
+        transport = self.transport
         if out and transport is not None and not transport.is_closing() and not self.ws.closed:
             transport.write(out[0] if len(out) == 1 else b"".join(out))
 
-    async def send_frame(self, frame: bytes, kind: str) -> bool:
-        """Send an encoded message (see :meth:`write`)."""
-        return self.write(frame, kind)
-
     async def send(self, body: Mapping[str, Any]) -> bool:
-        return await self.send_frame(encode(body, binary=self.binary), str(body["type"]))
+        """Send one server message (see :meth:`write`)."""
+        return self.write(encode(body, binary=self.binary), str(body["type"]))
+
+    def send_now(self, body: Mapping[str, Any]) -> None:
+        """Write one message at once, after what this connection still holds: for
+        the last word before a close that aiohttp starts itself (a frame too large)."""
+        self._flush()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(ws_frame(encode(body, binary=self.binary), binary=self.binary))
+            self.metrics.messages_out.counts[str(body["type"])] += 1
 
     async def send_error(self, err: VestibuleError, ref: Ref = None) -> bool:
         self.metrics.errors.labels(err.code).inc()
@@ -201,5 +209,5 @@ class Connection:
         try:
             await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()), 2.0)
         except (TimeoutError, ConnectionError, RuntimeError):
-            if self._transport is not None:
-                self._transport.abort()
+            if self.transport is not None:
+                self.transport.abort()

@@ -1,43 +1,38 @@
 """The live meetings dashboard (``/ws/dashboard``, docs/protocol.md).
 
-Staff only: the session cookie on the upgrade, or ``{"type":"hello","jwt":J}``
-first. A ``subscribe`` answers a ``snapshot`` and then streams the team's log
-entries that fall in the viewer's scope, each with its ``seq``: ordered, with
-no gap and no duplicate, a slow reader cut off (signalling/feed.py says how).
+Staff only: the session cookie on the upgrade (from the server's own origin), or
+``{"type":"hello","jwt":J}`` first. Members see their team's meetings in the
+scope they ask for; a manager viewing as a client team sees all of that team's.
+A ``subscribe`` answers a ``snapshot`` and then streams the team's log entries
+that fall in the viewer's scope, each with its ``seq``: ordered, with no gap and
+no duplicate, a slow reader cut off (signalling/feed.py says how). The receive
+loop, limits and heartbeat are the shared endpoint layer's
+(signalling/endpoint.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
 
 import structlog
-from aiohttp import WSMsgType, web
 
 from rooms.access import visible_meetings_scope
-from rooms.errors import (
-    BadMessage,
-    NotFound,
-    RateLimited,
-    TokenInvalid,
-    TooLarge,
-    Unauthorized,
-    VestibuleError,
-)
+from rooms.accounts import StaffRole
+from rooms.errors import BadMessage, NotFound, Unauthorized
 from signalling import protocol as p
-from signalling.app import BUS, CLOCK, METRICS, PRESENCE, SETTINGS, STORE
 from signalling.bus import Bus
 from signalling.clock import Clock
-from signalling.connection import CloseCode, CloseReason, Connection, TokenBucket
-from signalling.feed import HELD_FACTOR, Subscriber, TeamFeed, writable_transport
+from signalling.connection import CloseCode, CloseReason, Connection
+from signalling.endpoint import Upgrade
+from signalling.feed import HELD_FACTOR, Subscriber, TeamFeed
 from signalling.metrics import Metrics
 from signalling.presence import PresenceLog
 from signalling.settings import Settings
-from signalling.staff_auth import COOKIE, StaffPrincipal, from_jwt, from_session_cookie
+from signalling.staff_auth import StaffPrincipal, from_jwt, from_session_cookie
 from signalling.store.base import Store
+from signalling.tasks import TaskOwner
 from signalling.views import meeting_view
 
 log = structlog.get_logger("vestibule.dashboard")
@@ -46,12 +41,13 @@ ENDPOINT = "dashboard"
 #: snapshot history: a dashboard shows today's and upcoming meetings; four
 #: weeks back covers "what happened last week" without sending years of them.
 SNAPSHOT_PAST = timedelta(days=28)
-#: consecutive rate-limited messages after which a connection is abusive (as /ws)
-FLOOD_CLOSE_AFTER = 100
 
 
 class Dashboard:
-    """The ``/ws/dashboard`` endpoint: its connections, team feeds and tasks."""
+    """The ``/ws/dashboard`` channel: its subscribers and team feeds."""
+
+    name = ENDPOINT
+    app_ping = False
 
     def __init__(
         self,
@@ -61,6 +57,7 @@ class Dashboard:
         clock: Clock,
         metrics: Metrics,
         presence: PresenceLog,
+        tasks: TaskOwner,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -68,35 +65,19 @@ class Dashboard:
         self.clock = clock
         self.metrics = metrics
         self.presence = presence
+        self.tasks = tasks
         self.feeds: dict[str, TeamFeed] = {}
-        self.connections: dict[Connection, Subscriber | None] = {}
-        #: each connection's socket transport, for the fan-out's direct writes
-        self.transports: dict[Connection, asyncio.WriteTransport | None] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    # -- tasks and shutdown ----------------------------------------------------------
+        self.subscribers: dict[Connection, Subscriber] = {}
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a coroutine owned by the dashboard (cancelled at shutdown)."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.tasks.spawn(coro)
 
-    async def shutdown(self) -> None:
-        goaway = {"type": "goaway", "reason": "shutdown", "reconnect_after": 1}
-        conns = list(self.connections)
-        for conn in conns:
-            await conn.send(goaway)
-        await asyncio.gather(
-            *(c.close(CloseCode.GOING_AWAY, CloseReason.SHUTDOWN) for c in conns),
-            return_exceptions=True,
-        )
+    def close(self) -> None:
+        """Stop every team feed (shutdown, after the connections closed)."""
         for feed in self.feeds.values():
             feed.close()
         self.feeds.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def slow(self, sub: Subscriber) -> None:
         """Cut off a subscriber that fell too far behind (it resumes with since)."""
@@ -108,6 +89,17 @@ class Dashboard:
         """Wait until every team feed has handed out what it received (tests)."""
         for feed in list(self.feeds.values()):
             await feed.idle.wait()
+
+    # -- the channel -------------------------------------------------------------------
+
+    async def open(self, conn: Connection, upgrade: Upgrade) -> DashboardConversation:
+        """A dashboard connection: authenticated by the cookie now, or by a JWT hello."""
+        staff = None
+        if upgrade.cookie:
+            staff = await from_session_cookie(
+                self.store, self.settings, upgrade.cookie, self.clock.now()
+            )
+        return DashboardConversation(self, conn, staff)
 
     # -- snapshots ---------------------------------------------------------------------
 
@@ -147,140 +139,38 @@ class Dashboard:
             meeting, status=str(status), indicator=str(indicator), rooms=rooms, types=types
         )
 
-    # -- the endpoint ------------------------------------------------------------------
-
-    async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(
-            max_msg_size=self.settings.max_message,
-            compress=False,
-            heartbeat=self.settings.heartbeat,
-            decode_text=False,
-        )
-        await ws.prepare(request)
-        conn = Connection(
-            ws,
-            "d" + secrets.token_hex(6),
-            self.metrics,
-            endpoint=ENDPOINT,
-            max_buffer=self.settings.send_queue * 4096,
-            transport=request.transport,
-            spawn=self.spawn,
-        )
-        self.connections[conn] = None
-        self.transports[conn] = writable_transport(request.transport, conn.max_buffer)
-        self.metrics.connections.labels(ENDPOINT).inc()
-        try:
-            staff = await self._authenticate(request, conn)
-            if staff is not None:
-                conn.bound.update(team=staff.account.team_id, staff=staff.account.id)
-                await self._serve(conn, staff)
-        finally:
-            self.unsubscribe(conn)
-            self.connections.pop(conn, None)
-            self.transports.pop(conn, None)
-            self.metrics.connections.labels(ENDPOINT).dec()
-            if not ws.closed:
-                await conn.close(CloseCode.NORMAL, conn.close_reason or "closed")
-        return ws
-
-    async def _authenticate(self, request: web.Request, conn: Connection) -> StaffPrincipal | None:
-        """The cookie on the upgrade, or a hello with a JWT first; None after closing."""
-        now = self.clock.now()
-        cookie = request.cookies.get(COOKIE)
-        try:
-            if cookie:
-                return await from_session_cookie(self.store, self.settings, cookie, now)
-            try:
-                msg = await conn.ws.receive(timeout=self.settings.hello_timeout)
-            except TimeoutError:
-                raise Unauthorized("no hello in time") from None
-            if msg.type is WSMsgType.ERROR:
-                raise TooLarge()
-            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-                return None
-            conn.binary = msg.type is WSMsgType.BINARY
-            hello = p.parse(msg.data, binary=conn.binary)
-            if not isinstance(hello, p.Hello) or hello.jwt is None:
-                raise Unauthorized("dashboards need staff credentials")
-            return await from_jwt(self.store, self.settings, hello.jwt, now)
-        except VestibuleError as err:
-            if isinstance(err, TokenInvalid | Unauthorized):
-                log.info("credential refused", code=err.code, **conn.bound)
-            await conn.send_error(err)
-            await conn.close(CloseCode(err.close_code or CloseCode.POLICY), err.code)
-            return None
-
-    async def _serve(self, conn: Connection, staff: StaffPrincipal) -> None:
-        bucket = TokenBucket(self.settings.rate, self.settings.burst)
-        rejected = 0
-        while not conn.closed:
-            msg = await conn.ws.receive()
-            if msg.type is WSMsgType.ERROR:
-                await conn.send_error(TooLarge())
-                await conn.close(CloseCode.TOO_LARGE, CloseReason.TOO_LARGE)
-                return
-            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-                return
-            binary = msg.type is WSMsgType.BINARY
-            wait = bucket.take()
-            if wait:
-                rejected += 1
-                await conn.send_error(RateLimited(retry_after=round(wait, 3)))
-                if rejected > FLOOD_CLOSE_AFTER:
-                    await conn.close(CloseCode.POLICY, CloseReason.FLOOD)
-                    return
-                continue
-            rejected = 0
-            try:
-                message = p.parse(msg.data, binary=binary)
-                self.metrics.messages_in.labels(_kind(message)).inc()
-                staff = await self._on_message(conn, staff, message)
-            except VestibuleError as err:
-                await conn.send_error(err, p.ref_of(msg.data, binary=binary))
-                if err.close_code is not None:
-                    await conn.close(CloseCode(err.close_code), err.code)
-                    return
-
-    async def _on_message(
-        self, conn: Connection, staff: StaffPrincipal, message: p.ClientMessage
-    ) -> StaffPrincipal:
-        if isinstance(message, p.Subscribe):
-            await self._subscribe(conn, staff, message)
-        elif isinstance(message, p.Ping):
-            body: dict[str, Any] = {"type": "pong", "server_time": self.clock.now().timestamp()}
-            if message.ref is not None:
-                body["ref"] = message.ref
-            await conn.send(body)
-        elif isinstance(message, p.Hello):
-            # a JWT hello after a cookie upgrade: the JWT's account takes over
-            if message.jwt is not None:
-                staff = await from_jwt(self.store, self.settings, message.jwt, self.clock.now())
-        elif not isinstance(message, p.Pong):
-            raise BadMessage("not a dashboard message")
-        return staff
-
-    async def _subscribe(self, conn: Connection, staff: StaffPrincipal, msg: p.Subscribe) -> None:
-        account = staff.account
-        groups = await self.store.list_groups(account.team_id) if account.team_id else []
-        hosts = visible_meetings_scope(account, groups, msg.scope)  # Forbidden for managers
-        assert account.team_id is not None
+    async def subscribe(self, conn: Connection, staff: StaffPrincipal, msg: p.Subscribe) -> None:
+        hosts, team_id = await self._scope(staff, msg.scope)
         self.unsubscribe(conn)
-        feed = self.feeds.get(account.team_id)
+        feed = self.feeds.get(team_id)
         if feed is None:
-            feed = self.feeds[account.team_id] = TeamFeed(self, account.team_id)
+            feed = self.feeds[team_id] = TeamFeed(self, team_id)
         held = self.settings.send_queue * HELD_FACTOR
-        sub = Subscriber(conn, self.transports.get(conn), feed, hosts, held)
+        sub = Subscriber(conn, feed, hosts, held)
         # registered before the store is read: live entries are held from now on
         feed.subscribers.add(sub)
-        self.connections[conn] = sub
+        self.subscribers[conn] = sub
         log.info("dashboard subscribed", scope=msg.scope, since=msg.since, **conn.bound)
         await sub.start(msg.since, msg.ref)
 
+    async def _scope(self, staff: StaffPrincipal, scope: str) -> tuple[frozenset[str], str]:
+        """The hosts whose meetings ``staff`` sees in ``scope``, and the team.
+
+        A manager viewing as a client team sees every meeting of that team, in
+        either scope; Forbidden for a manager viewing as no one (rooms.access)."""
+        account = staff.account
+        if account.role is not StaffRole.MEMBER and staff.acting_as is not None:
+            members = await self.store.list_staff(staff.acting_as)
+            return frozenset(m.id for m in members), staff.acting_as
+        groups = await self.store.list_groups(account.team_id) if account.team_id else []
+        hosts = visible_meetings_scope(account, groups, scope)  # Forbidden for managers
+        assert account.team_id is not None
+        return hosts, account.team_id
+
     def unsubscribe(self, conn: Connection) -> None:
-        sub = self.connections.get(conn)
+        sub = self.subscribers.pop(conn, None)
         if sub is None:
             return
-        self.connections[conn] = None
         sub.active = False
         feed = sub.feed
         feed.subscribers.discard(sub)
@@ -289,24 +179,48 @@ class Dashboard:
             feed.close()
 
 
-def _kind(message: p.ClientMessage) -> str:
-    return {p.Subscribe: "subscribe", p.Ping: "ping", p.Pong: "pong", p.Hello: "hello"}.get(
-        type(message), "other"
-    )
+class DashboardConversation:
+    """One ``/ws/dashboard`` connection."""
 
+    __slots__ = ("board", "conn", "staff")
 
-DASHBOARD = web.AppKey("dashboard", Dashboard)
+    def __init__(self, board: Dashboard, conn: Connection, staff: StaffPrincipal | None) -> None:
+        self.board = board
+        self.conn = conn
+        self.staff = staff
+        if staff is not None:
+            self._bind(staff)
 
+    @property
+    def ready(self) -> bool:
+        return self.staff is not None
 
-def setup(app: web.Application) -> None:
-    """Route ``/ws/dashboard`` and close its connections at shutdown (from create_app)."""
-    dashboard = Dashboard(
-        app[SETTINGS], app[STORE], app[BUS], app[CLOCK], app[METRICS], app[PRESENCE]
-    )
-    app[DASHBOARD] = dashboard
-    app.router.add_get("/ws/dashboard", dashboard.handle)
+    def _bind(self, staff: StaffPrincipal) -> None:
+        self.conn.bound.update(team=staff.team_id, staff=staff.account.id)
 
-    async def on_shutdown(app: web.Application) -> None:
-        await dashboard.shutdown()
+    async def on_message(self, message: p.ClientMessage) -> None:
+        board = self.board
+        match message:
+            case p.Hello(jwt=str(token)):
+                # first, or after a cookie upgrade: the JWT's account takes over
+                self.staff = await from_jwt(board.store, board.settings, token, board.clock.now())
+                self._bind(self.staff)
+            case _ if self.staff is None:
+                raise Unauthorized("dashboards need staff credentials")
+            case p.Subscribe():
+                await board.subscribe(self.conn, self.staff, message)
+            case p.Ping():
+                body: dict[str, Any] = {
+                    "type": "pong",
+                    "server_time": board.clock.now().timestamp(),
+                }
+                if message.ref is not None:
+                    body["ref"] = message.ref
+                await self.conn.send(body)
+            case p.Pong() | p.Hello():
+                return
+            case _:
+                raise BadMessage("not a dashboard message")
 
-    app.on_shutdown.append(on_shutdown)
+    def on_close(self) -> None:
+        self.board.unsubscribe(self.conn)

@@ -11,8 +11,8 @@ back to catching up from the store, which has every entry in order.
 
 **One wake-up per entry, not per subscriber.** The bus calls each team feed
 synchronously; the feed's one task encodes an entry once per encoding and
-writes it straight to every live subscriber's socket (DESIGN.md: wake-ups cost
-70-110 µs each, so 1,000 subscriber tasks per event would blow the 50 ms p99).
+writes it straight to every live subscriber's socket (wake-ups cost
+70-110 µs each, docs/architecture.md, so 1,000 subscriber tasks per event would blow the 50 ms p99).
 A server's websocket frame is not masked (RFC 6455 5.1), so the whole frame,
 header included, is the same bytes for every subscriber of an encoding: it is
 built once, and the fan-out is a plain loop of ``transport.write`` calls with
@@ -27,22 +27,21 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
 import structlog
 
-from rooms.errors import (
-    NotFound,
-)
+from rooms.errors import NotFound
 from rooms.meeting import Meeting
 from rooms.presence import LogEntry, MeetingChange
 from signalling import protocol as p
+from signalling.bus import Bus
 from signalling.connection import Connection
 from signalling.frames import ws_frame
+from signalling.metrics import Metrics
+from signalling.store.base import Store
 from signalling.views import iso
-
-if TYPE_CHECKING:
-    from signalling.dashboard import Dashboard
 
 log = structlog.get_logger("vestibule.dashboard")
 
@@ -55,6 +54,20 @@ PAGE = 500
 HELD_FACTOR = 4
 #: meeting id -> host cache per team feed, cleared when it passes this size
 HOST_CACHE = 10_000
+
+
+class FeedOwner(Protocol):
+    """What the feeds need of the dashboard that owns them (signalling.dashboard)."""
+
+    store: Store
+    bus: Bus
+    metrics: Metrics
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
+    def slow(self, sub: Subscriber) -> None: ...
+    def unsubscribe(self, conn: Connection) -> None: ...
+    async def snapshot(self, feed: TeamFeed, hosts: frozenset[str]) -> list[dict[str, Any]]: ...
+    async def view_of(self, meeting_id: str) -> dict[str, Any] | None: ...
 
 
 class Outgoing:
@@ -94,20 +107,10 @@ class Subscriber:
         "hosts",
         "last",
         "live",
-        "transport",
     )
 
-    def __init__(
-        self,
-        conn: Connection,
-        transport: asyncio.WriteTransport | None,
-        feed: TeamFeed,
-        hosts: frozenset[str],
-        held_limit: int,
-    ):
+    def __init__(self, conn: Connection, feed: TeamFeed, hosts: frozenset[str], held_limit: int):
         self.conn = conn
-        #: the socket's transport: frames are written to it directly (module docstring)
-        self.transport = transport
         self.feed = feed
         self.hosts = hosts
         self.held_limit = held_limit
@@ -151,7 +154,7 @@ class Subscriber:
         connection still holds for this loop iteration (a snapshot, catch-up
         entries) go first: Connection.write_frame keeps that order."""
         conn = self.conn
-        transport = self.transport
+        transport = conn.transport  # frames are written to it directly (module docstring)
         if conn.closed or conn.ws.closed or transport is None or transport.is_closing():
             self.feed.dashboard.unsubscribe(conn)
             return False
@@ -214,7 +217,7 @@ class Subscriber:
 class TeamFeed:
     """A team's live entries on this node, fanned out to its subscribers."""
 
-    def __init__(self, dashboard: Dashboard, team_id: str) -> None:
+    def __init__(self, dashboard: FeedOwner, team_id: str) -> None:
         self.dashboard = dashboard
         self.team_id = team_id
         self.subscribers: set[Subscriber] = set()
@@ -338,20 +341,3 @@ class TeamFeed:
             hosts.add(host)
             body["host"] = host
         return Outgoing(entry, body, frozenset(hosts))
-
-
-def writable_transport(
-    transport: asyncio.BaseTransport | None, limit: int
-) -> asyncio.WriteTransport | None:
-    """The socket's transport, for direct writes; None once it is gone.
-
-    Duck-typed: uvloop's transports (what ``vestibule serve`` runs on) implement
-    ``asyncio.WriteTransport`` without subclassing it, so ``isinstance`` is False
-    there. Its pause threshold goes above our own limit, as Connection does, so
-    aiohttp's writes (snapshot, pings) never wait on a reader we are about to cut off.
-    """
-    if transport is None or not callable(getattr(transport, "get_write_buffer_size", None)):
-        return None
-    writer = cast(asyncio.WriteTransport, transport)
-    writer.set_write_buffer_limits(high=limit * 2)
-    return writer

@@ -4,7 +4,8 @@ Every page response carries headers that matter for links carrying tokens:
 ``Referrer-Policy: no-referrer`` (a join URL must never leak to another site
 through the Referer header), ``Cache-Control: no-store`` on pages, a strict
 Content-Security-Policy (scripts and styles from this origin only; websockets
-to this origin), and camera/microphone allowed for this origin only.
+to the server's own websocket origin only, signalling/origin.py), and
+camera/microphone allowed for this origin only.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from signalling.origin import OriginPolicy
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 
@@ -21,12 +25,12 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Permissions-Policy": "camera=(self), microphone=(self), display-capture=()",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
 }
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self' blob: mediastream:; connect-src 'self' {websocket}; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 PAGES = {
     "/": "index.html",
@@ -44,20 +48,28 @@ def _page(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(request: web.Request) -> web.StreamResponse:
         if not path.is_file():
             raise web.HTTPNotFound()
-        return web.FileResponse(path, headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
+        return web.FileResponse(path, headers={"Cache-Control": "no-store"})
 
     return handler
 
 
-@web.middleware
-async def _security_headers(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    response = await handler(request)
-    if not response.prepared:  # a websocket's headers went out long ago
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-    return response
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def security_headers(origins: OriginPolicy) -> Middleware:
+    """The middleware that puts the security headers on every response."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        if not response.prepared:  # a websocket's headers went out long ago
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            csp = CSP.format(websocket=origins.websocket_origin(request.host))
+            response.headers.setdefault("Content-Security-Policy", csp)
+        return response
+
+    return middleware
 
 
 def setup(app: web.Application) -> None:
@@ -66,4 +78,3 @@ def setup(app: web.Application) -> None:
     static = WEB_ROOT / "static"
     if static.is_dir():
         app.router.add_static("/static/", static, follow_symlinks=False)
-    app.middlewares.append(_security_headers)

@@ -87,14 +87,18 @@ class PresenceLog:
         self._idle.set()
         self._appended: dict[str, int] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        #: called with a meeting whenever its record changed
-        self.change_listeners: list[Callable[[Meeting], None]] = []
-        #: called with every status decision computed (the status scheduler keeps
-        #: one wake-up per meeting at ``decision.next_change_at``)
-        self.status_listeners: list[StatusListener] = []
-        #: called with every entry this node appends, after it was published
-        #: (webhooks: each entry is posted once, by the node that made it)
-        self.entry_listeners: list[Callable[[LogEntry], None]] = []
+        self._status_listeners: list[StatusListener] = []
+        self._entry_listeners: list[Callable[[LogEntry], None]] = []
+
+    def on_status(self, listener: StatusListener) -> None:
+        """Call ``listener`` with every status decision computed (the status
+        scheduler keeps one wake-up per meeting at ``decision.next_change_at``)."""
+        self._status_listeners.append(listener)
+
+    def on_entry(self, listener: Callable[[LogEntry], None]) -> None:
+        """Call ``listener`` with every entry this node appends, once published
+        (webhooks: each entry is posted once, by the node that made it)."""
+        self._entry_listeners.append(listener)
 
     # -- the hub's side (synchronous) ------------------------------------------------
 
@@ -215,7 +219,7 @@ class PresenceLog:
         decision = meeting_status(meeting, facts, now, grace=self.settings.link_grace)
         old = self._status.get(meeting.id)
         self._status[meeting.id] = decision.status
-        for listener in self.status_listeners:
+        for listener in self._status_listeners:
             listener(meeting, decision)
         if old == decision.status:
             return decision.status
@@ -270,7 +274,7 @@ class PresenceLog:
             entry = await self.store.append_log(team_id, at, topic, kind, meeting_id, data)
             self.metrics.presence_events.labels(topic).inc()
             await self.bus.publish(entry)
-            for listener in self.entry_listeners:
+            for listener in self._entry_listeners:
                 listener(entry)
         count = self._appended.get(team_id, 0) + 1
         self._appended[team_id] = count
@@ -294,8 +298,6 @@ class PresenceLog:
             {"status": str(status), "host": meeting.host_id, **data},
         )
         await self.refresh_status(meeting, now)
-        for listener in self.change_listeners:
-            listener(meeting)
         return entry
 
     def status_of(self, meeting: Meeting, now: datetime) -> MeetingStatus:

@@ -1,17 +1,19 @@
 """The wire protocol: frames in, typed messages; typed messages out, frames.
 
 ``parse(frame, binary=...)`` is the only place a client's raw dict is read: it
-returns one of the frozen ``ClientMessage`` dataclasses or raises
-:class:`rooms.errors.BadMessage`. ``dump(message, binary=...)`` encodes a
-server message (anything with ``wire() -> dict``) as JSON (orjson, 6-7x the
-stdlib on these messages) or msgpack. docs/protocol.md is the reference.
+returns one of the frozen ``ClientMessage`` types or raises
+:class:`rooms.errors.BadMessage`, whatever JSON or msgpack value stands in any
+field. ``encode(body, binary=...)`` writes a server message as JSON (orjson, 6-7x
+the stdlib on these messages) or msgpack. ``MESSAGES`` is the one table of client
+message types (wire name, type, parser); ``SERVER_TYPES`` names every message the
+server sends. docs/protocol.md is the reference.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import msgpack
 import orjson
@@ -225,7 +227,7 @@ def _signal(o: Mapping[str, Any]) -> Signal:
     kind = o.get("kind")
     if type(to) is not str or not 0 < len(to) <= MAX_ID:
         raise BadMessage("to: expected a participant id")
-    if kind not in SIGNAL_KINDS or type(kind) is not str:
+    if type(kind) is not str or kind not in SIGNAL_KINDS:
         raise BadMessage("kind: expected offer, answer, candidate or ice-restart")
     sdp = o.get("sdp")
     if sdp is not None and (type(sdp) is not str or len(sdp) > MAX_SDP):
@@ -277,29 +279,77 @@ def _subscribe(o: Mapping[str, Any]) -> Subscribe:
     return Subscribe(scope=scope, since=since, ref=_ref(o))
 
 
-_PARSERS: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
-    "hello": _hello,
-    "join": lambda o: Join(ref=_ref(o)),
-    "leave": lambda o: Leave(ref=_ref(o)),
-    "signal": _signal,
-    "call.state": _call_state,
-    "admit": lambda o: Admit(participant=_req(o, "participant", MAX_ID), ref=_ref(o)),
-    "admit_all": lambda o: AdmitAll(ref=_ref(o)),
-    "deny": lambda o: Deny(participant=_req(o, "participant", MAX_ID), ref=_ref(o)),
-    "put_back": lambda o: PutBack(participant=_req(o, "participant", MAX_ID), ref=_ref(o)),
-    "move": lambda o: Move(
-        participant=_req(o, "participant", MAX_ID), room=_req(o, "room", MAX_ID), ref=_ref(o)
+Parser = Callable[[Mapping[str, Any]], ClientMessage]
+
+#: The one table of client message types: wire name -> (type, parser). Everything
+#: else that names a client message (the metrics' labels, docs/protocol.md's test)
+#: is derived from it.
+MESSAGES: Mapping[str, tuple[type, Parser]] = {
+    "hello": (Hello, _hello),
+    "join": (Join, lambda o: Join(ref=_ref(o))),
+    "leave": (Leave, lambda o: Leave(ref=_ref(o))),
+    "signal": (Signal, _signal),
+    "call.state": (CallState, _call_state),
+    "admit": (Admit, lambda o: Admit(participant=_req(o, "participant", MAX_ID), ref=_ref(o))),
+    "admit_all": (AdmitAll, lambda o: AdmitAll(ref=_ref(o))),
+    "deny": (Deny, lambda o: Deny(participant=_req(o, "participant", MAX_ID), ref=_ref(o))),
+    "put_back": (
+        PutBack,
+        lambda o: PutBack(participant=_req(o, "participant", MAX_ID), ref=_ref(o)),
+    ),
+    "move": (
+        Move,
+        lambda o: Move(
+            participant=_req(o, "participant", MAX_ID), room=_req(o, "room", MAX_ID), ref=_ref(o)
+        ),
     ),
     # the text limit is a domain rule (Invalid), checked by the lobby; bound it loosely here
-    "say": lambda o: Say(text=_req(o, "text", 4 * MAX_SAY), ref=_ref(o)),
-    "invite": lambda o: Invite(member=_req(o, "member", MAX_ID), ref=_ref(o)),
-    "mediacheck.offer": lambda o: MediaCheckOffer(sdp=_req(o, "sdp", MAX_SDP), ref=_ref(o)),
-    "ping": lambda o: Ping(ref=_ref(o)),
-    "pong": lambda o: Pong(ref=_ref(o)),
-    "subscribe": _subscribe,
+    "say": (Say, lambda o: Say(text=_req(o, "text", 4 * MAX_SAY), ref=_ref(o))),
+    "invite": (Invite, lambda o: Invite(member=_req(o, "member", MAX_ID), ref=_ref(o))),
+    "mediacheck.offer": (
+        MediaCheckOffer,
+        lambda o: MediaCheckOffer(sdp=_req(o, "sdp", MAX_SDP), ref=_ref(o)),
+    ),
+    "ping": (Ping, lambda o: Ping(ref=_ref(o))),
+    "pong": (Pong, lambda o: Pong(ref=_ref(o))),
+    "subscribe": (Subscribe, _subscribe),
 }
 
-MESSAGE_TYPES = frozenset(_PARSERS)
+#: every client message type's wire name
+CLIENT_TYPES = frozenset(MESSAGES)
+_PARSERS: dict[str, Parser] = {name: parser for name, (_, parser) in MESSAGES.items()}
+_NAMES: dict[type, str] = {cls: name for name, (cls, _) in MESSAGES.items()}
+
+#: every message type the server sends (docs/protocol.md describes each)
+SERVER_TYPES = frozenset(
+    {
+        "welcome",
+        "error",
+        "goaway",
+        "ping",
+        "pong",
+        "waiting",
+        "admitted",
+        "denied",
+        "moved",
+        "joined",
+        "participant",
+        "lobby",
+        "invited",
+        "signal",
+        "mediacheck.answer",
+        "mediacheck.progress",
+        "mediacheck.result",
+        "snapshot",
+        "meeting",
+        "presence",
+    }
+)
+
+
+def type_name(message: ClientMessage) -> str:
+    """The wire name of a parsed client message."""
+    return _NAMES[type(message)]
 
 
 def decode(frame: bytes | str, *, binary: bool) -> Any:
@@ -341,20 +391,6 @@ def ref_of(frame: bytes | str, *, binary: bool) -> Ref:
 # -- server messages -----------------------------------------------------------------
 
 
-class ServerMessage(Protocol):
-    def wire(self) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Raw:
-    """A server message already in wire shape (built by a handler from typed parts)."""
-
-    body: dict[str, Any] = field(default_factory=dict)
-
-    def wire(self) -> dict[str, Any]:
-        return self.body
-
-
 @dataclass(frozen=True, slots=True)
 class ErrorMessage:
     code: str
@@ -376,28 +412,8 @@ class ErrorMessage:
         return cls(err.code, err.message, ref, float(retry) if retry is not None else None)
 
 
-@dataclass(frozen=True, slots=True)
-class SignalOut:
-    sender: str
-    kind: str
-    sdp: str | None
-    candidate: Mapping[str, Any] | None
-
-    def wire(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "signal", "from": self.sender, "kind": self.kind}
-        if self.sdp is not None:
-            out["sdp"] = self.sdp
-        if self.kind == "candidate":
-            out["candidate"] = self.candidate
-        return out
-
-
 def encode(body: Mapping[str, Any], *, binary: bool) -> bytes:
     """Encode a wire dict: msgpack for binary connections, JSON (UTF-8 bytes) otherwise."""
     if binary:
         return msgpack.packb(body, use_bin_type=True)  # type: ignore[no-any-return]
     return orjson.dumps(body)
-
-
-def dump(message: ServerMessage, *, binary: bool = False) -> bytes:
-    return encode(message.wire(), binary=binary)

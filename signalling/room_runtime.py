@@ -9,7 +9,7 @@ can never interleave their state updates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from time import perf_counter
 from typing import Any, Protocol
@@ -30,8 +30,11 @@ INVITATION_TTL = timedelta(hours=1)
 
 
 class Recorder(Protocol):
+    """Where presence events go (signalling.presence.PresenceLog)."""
+
     def record(self, event: PresenceEvent) -> None: ...
     def indicator(self, meeting_id: str | None) -> str: ...
+    async def flush(self) -> None: ...
 
 
 def notice_body(payload: lobby.Payload, indicator: Callable[[str | None], str]) -> dict[str, Any]:
@@ -149,22 +152,17 @@ class RoomRuntime:
         """Re-send the queue to the hosts (an indicator changed)."""
         if not self.state.waiting:
             return
-        view = lobby.LobbyView(
-            tuple(
-                lobby.WaitingEntry(
-                    pid,
-                    self.state.people[pid].name,
-                    self.state.people[pid].meeting_id,
-                    self.state.seats[pid].since if pid in self.state.seats else datetime.min,
-                )
-                for pid in self.state.waiting
-            )
-        )
-        body = notice_body(view, self._recorder.indicator)
+        body = notice_body(lobby.queue_view(self.state), self._recorder.indicator)
         for pid in self.state.hosts():
             session = self.sessions.get(pid)
             if session is not None:
                 await session.send(body)
+
+    def place_of(self, pid: str) -> dict[str, Any] | None:
+        """The message that tells ``pid`` where they stand (``waiting`` or
+        ``joined``), for a connection taking over their place; None if not here."""
+        payload = lobby.place_of(self.state, pid)
+        return None if payload is None else notice_body(payload, self._recorder.indicator)
 
     async def relay(self, sender: Session, msg: Signal) -> None:
         """Relay one signal between two participants of this call (the hot path)."""
@@ -188,6 +186,3 @@ class RoomRuntime:
         else:
             await target.send(body)
         self._relay_latency.observe(perf_counter() - started)
-
-    def people(self) -> Mapping[str, lobby.Person]:
-        return self.state.people

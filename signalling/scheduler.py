@@ -31,16 +31,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import structlog
-from aiohttp import web
 
 from rooms.errors import NotFound
 from rooms.meeting import Meeting
 from rooms.status import StatusDecision
-from signalling.app import CLOCK, PRESENCE, STORE
 from signalling.clock import Clock
 from signalling.presence import LONGEST, PresenceLog
 from signalling.store.base import Store
@@ -73,7 +70,6 @@ class StatusScheduler:
         self._lock = asyncio.Lock()
         #: set once the start-up load is done
         self.ready = asyncio.Event()
-        presence.status_listeners.append(self.watch)
 
     # -- what is pending ---------------------------------------------------------------
 
@@ -168,21 +164,3 @@ class StatusScheduler:
             timeout = None if nxt is None else max(0.0, (nxt - self.clock.now()).total_seconds())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
-
-
-SCHEDULER = web.AppKey("scheduler", StatusScheduler)
-
-
-def setup(app: web.Application) -> None:
-    """Create the scheduler and run it in a cleanup context (called by create_app)."""
-    scheduler = StatusScheduler(app[PRESENCE], app[STORE], app[CLOCK])
-    app[SCHEDULER] = scheduler
-
-    async def running(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(scheduler.run(), name="status-scheduler")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    app.cleanup_ctx.append(running)

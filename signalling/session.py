@@ -82,13 +82,6 @@ class Session:
         self.outbox.append(body)
         return True
 
-    async def send_frame(self, frame: bytes, body_kind: str, body: Mapping[str, Any]) -> bool:
-        """Hot path: send a pre-encoded frame when the connection's encoding matches."""
-        conn = self.conn
-        if conn is not None and not conn.closed and not conn.binary:
-            return await conn.send_frame(frame, body_kind)
-        return await self.send(body)
-
 
 class SessionRegistry:
     """Every session of this node, by participant id and by resume secret."""
@@ -120,6 +113,20 @@ class SessionRegistry:
         if session._expiry is not None:
             session._expiry.cancel()
         session._expiry = loop.call_later(self.window, self._expire, session)
+
+    def take_over(
+        self, session: Session, conn: Connection, resume_digest: str
+    ) -> Connection | None:
+        """The same person again on a new connection (a reload, a second tab, the
+        redeeming device rejoining): it takes over the place under a new resume
+        secret. Returns the connection it replaced, if one was still attached."""
+        old = session.conn
+        self.remove(session)
+        session.ended = False
+        session.resume_digest = resume_digest
+        self.add(session)
+        self.attach(session, conn)
+        return old
 
     def attach(self, session: Session, conn: Connection) -> None:
         if session._expiry is not None:

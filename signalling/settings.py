@@ -27,6 +27,9 @@ class Settings:
     redis_url: str = ""
     #: the URL patients are sent (links in emails); defaults to http://host:port
     public_url: str = ""
+    #: origins besides the server's own whose pages may use the staff session
+    #: cookie (signalling.origin), e.g. https://portal.clinic.example
+    allowed_origins: tuple[str, ...] = ()
     #: signs staff session cookies; random per process when empty (sessions then end
     #: at restart, which is acceptable for the demo and says so at start)
     secret: str = ""

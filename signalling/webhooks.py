@@ -18,19 +18,15 @@ receiver catching up, and the log (``/ws/dashboard`` with ``since``) still has i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 from collections import deque
-from collections.abc import AsyncIterator
 
 import aiohttp
 import orjson
 import structlog
-from aiohttp import web
 
 from rooms.presence import LogEntry
-from signalling.app import METRICS, PRESENCE, SETTINGS
 from signalling.metrics import Metrics
 from signalling.settings import Settings
 from signalling.views import iso
@@ -100,15 +96,18 @@ class WebhookSender:
 
     async def run(self) -> None:
         """Deliver queued entries in order, forever (owned by the app)."""
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self.queue:
-                entry = self.queue.popleft()
-                body = body_of(entry)
-                for url in self.urls:
-                    await self._deliver(url, entry, body)
-            self._idle.set()
+        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            self.session = session
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self.queue:
+                    entry = self.queue.popleft()
+                    body = body_of(entry)
+                    for url in self.urls:
+                        await self._deliver(url, entry, body)
+                self._idle.set()
 
     async def _deliver(self, url: str, entry: LogEntry, body: bytes) -> bool:
         headers = {
@@ -145,28 +144,3 @@ class WebhookSender:
                 return None if 200 <= response.status < 300 else f"status {response.status}"
         except (aiohttp.ClientError, TimeoutError) as err:
             return type(err).__name__
-
-
-WEBHOOKS = web.AppKey("webhooks", WebhookSender)
-
-
-def setup(app: web.Application) -> None:
-    """Post log entries to ``settings.webhook_urls`` (nothing when there are none)."""
-    settings = app[SETTINGS]
-    if not settings.webhook_urls:
-        return
-    sender = WebhookSender(settings, app[METRICS])
-    app[WEBHOOKS] = sender
-    app[PRESENCE].entry_listeners.append(sender.enqueue)
-
-    async def running(app: web.Application) -> AsyncIterator[None]:
-        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            sender.session = session
-            task = asyncio.create_task(sender.run(), name="webhooks")
-            yield
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    app.cleanup_ctx.append(running)

@@ -23,20 +23,17 @@ from rooms.room import Room
 from signalling.api.body import read_json, text
 from signalling.api.render import room_json, staff_json, team_json
 from signalling.api.scope import audit, manager, now_of, staff
-from signalling.app import SETTINGS, STORE
+from signalling.keys import LOGIN_LIMITER, SETTINGS, STORE
 from signalling.staff_auth import COOKIE, issue_session, set_session_cookie
-from signalling.throttle import WindowLimiter
 
 log = structlog.get_logger("vestibule.api.auth")
 
 #: Login attempts per client address per minute: a person mistyping a password
 #: needs a handful; 10 (the brief's figure) stops online guessing at 14,400/day.
 LOGIN_ATTEMPTS_PER_MINUTE = 10
-LOGIN_LIMITER = web.AppKey("api_login_limiter", WindowLimiter)
 
 
 def setup(app: web.Application) -> None:
-    app[LOGIN_LIMITER] = WindowLimiter(LOGIN_ATTEMPTS_PER_MINUTE, 60.0)
     app.router.add_post("/api/login", login)
     app.router.add_post("/api/logout", logout)
     app.router.add_get("/api/me", me)

@@ -15,7 +15,7 @@ from rooms.plans import ClientAccountRequest, NewClient, new_client_team
 from signalling.api.body import read_json, text
 from signalling.api.render import client_json
 from signalling.api.scope import audit, manager, new_id, now_of
-from signalling.app import STORE
+from signalling.keys import STORE
 from signalling.store.base import Store
 
 #: Room slugs are global; a new client's default slugs rarely collide, and each

@@ -36,7 +36,7 @@ from signalling.api.scope import (
     now_of,
     team_actor,
 )
-from signalling.app import PRESENCE, STORE
+from signalling.keys import PRESENCE, STORE
 
 
 def setup(app: web.Application) -> None:

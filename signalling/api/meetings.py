@@ -45,7 +45,7 @@ from signalling.api.scope import (
     team_actor,
     type_in_team,
 )
-from signalling.app import PRESENCE, SETTINGS, STORE
+from signalling.keys import PRESENCE, SETTINGS, STORE
 
 
 def setup(app: web.Application) -> None:

@@ -17,7 +17,7 @@ from rooms.accounts import Group, StaffAccount, Team
 from rooms.meeting import Meeting, MeetingType
 from rooms.room import Room
 from rooms.tokens import IssuedCredential
-from signalling.app import PRESENCE, SETTINGS, STORE
+from signalling.keys import PRESENCE, SETTINGS, STORE
 from signalling.views import meeting_view
 
 Json = dict[str, Any]

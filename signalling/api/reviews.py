@@ -17,7 +17,7 @@ from rooms.schedule import leave_review
 from rooms.tokens import digest_secret, digests_equal
 from signalling.api.body import integer, read_json, text
 from signalling.api.scope import now_of
-from signalling.app import PRESENCE, STORE
+from signalling.keys import PRESENCE, STORE
 
 REJOIN_HEADER = "X-Vestibule-Rejoin"
 

@@ -21,7 +21,7 @@ from rooms.accounts import AuditEntry, StaffAccount, StaffRole, Team
 from rooms.errors import Forbidden, NotFound
 from rooms.meeting import Meeting, MeetingType
 from rooms.room import Room
-from signalling.app import CLOCK, SETTINGS, STORE
+from signalling.keys import CLOCK, SETTINGS, STORE
 from signalling.staff_auth import StaffPrincipal, authenticate_request
 
 log = structlog.get_logger("vestibule.api")

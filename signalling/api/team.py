@@ -11,7 +11,7 @@ from rooms.validate import check_name, check_text
 from signalling.api.body import read_json, string_list, text
 from signalling.api.render import group_json, member_json
 from signalling.api.scope import audit_actor, new_id, now_of, team_actor
-from signalling.app import STORE
+from signalling.keys import STORE
 from signalling.staff_auth import new_api_key
 
 LABEL_MAX = 100

@@ -13,7 +13,7 @@ from rooms.validate import check_name, slugify, unique_slug
 from signalling.api.body import boolean, read_json, seconds, string_list, text
 from signalling.api.render import meeting_type_json, room_json
 from signalling.api.scope import audit_actor, new_id, team_actor
-from signalling.app import STORE
+from signalling.keys import STORE
 
 #: Attempts at a free slug when another request takes ours between the check
 #: and the insert (slugs are unique server-wide; the store has the last word).

@@ -37,8 +37,9 @@ from rooms.plans import default_shared_rooms, user_room_for
 from rooms.room import Room, RoomKind
 from rooms.schedule import create_meeting
 from rooms.tokens import IssuedCredential, issue_credential
-from signalling.app import PRESENCE, STORE, create_app
+from signalling.bootstrap import create_app
 from signalling.clock import FixedClock
+from signalling.keys import PRESENCE, STORE
 from signalling.settings import Settings
 from signalling.staff_auth import COOKIE, issue_session, new_api_key
 from signalling.store.base import Store

@@ -18,9 +18,10 @@ import pytest
 from aiohttp import ClientWebSocketResponse, WSMsgType
 from aiohttp.test_utils import TestClient
 
-from signalling.app import PRESENCE, STORE, create_app
+from signalling.bootstrap import create_app
 from signalling.clock import SystemClock
 from signalling.demo import DemoInfo, ensure_demo
+from signalling.keys import PRESENCE, STORE
 from signalling.settings import Settings
 
 JWT_SECRET = "service-test-jwt-secret-0123456789abcdef"

@@ -24,7 +24,7 @@ from rooms.accounts import Group, Organisation, Plan, StaffAccount, StaffRole, T
 from rooms.meeting import Guest, Meeting, MeetingType
 from rooms.room import Room, RoomKind
 from rooms.tokens import issue_credential
-from signalling.app import create_app
+from signalling.bootstrap import create_app
 from signalling.clock import FixedClock
 from signalling.settings import Settings
 from signalling.store.sqlite import SQLiteStore

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from signalling.app import create_app
+from signalling.bootstrap import create_app
 from signalling.staff_auth import COOKIE
 from tests.service.api_support import (
     ADA,

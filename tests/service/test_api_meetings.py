@@ -11,7 +11,8 @@ import pytest
 from rooms.presence import PresenceEvent, PresenceKind, Role
 from rooms.room import RoomKind
 from rooms.tokens import digest_key, digest_link, new_rejoin_secret
-from signalling.app import PRESENCE, create_app
+from signalling.bootstrap import create_app
+from signalling.keys import PRESENCE
 from signalling.store.base import Store
 from tests.service.api_support import (
     ADA,

@@ -19,9 +19,8 @@ from aiohttp import ClientWebSocketResponse, WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from loadtest import fanout
-from signalling.app import METRICS as METRICS_KEY
-from signalling.app import PRESENCE
-from signalling.dashboard import DASHBOARD
+from signalling.keys import DASHBOARD, PRESENCE
+from signalling.keys import METRICS as METRICS_KEY
 
 from .dashboard_support import (
     WAIT,

@@ -7,9 +7,8 @@ from typing import Any
 
 from aiohttp import WSMsgType
 
-from signalling.app import METRICS as METRICS_KEY
-from signalling.app import PRESENCE, STORE
-from signalling.dashboard import DASHBOARD
+from signalling.keys import DASHBOARD, PRESENCE, STORE
+from signalling.keys import METRICS as METRICS_KEY
 
 from .dashboard_support import (
     WAIT,

@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from signalling.dashboard import DASHBOARD
 from signalling.frames import ws_frame
+from signalling.keys import DASHBOARD
 
 from .dashboard_support import dashboard, receive, start_server
 
@@ -17,7 +17,7 @@ from .dashboard_support import dashboard, receive, start_server
 async def test_a_direct_frame_waits_behind_queued_ones(aiohttp_client: Any, tmp_path: Any) -> None:
     server = await start_server(aiohttp_client, tmp_path)
     ws, _ = await dashboard(server, server.world.ada)
-    conn = next(iter(server.app[DASHBOARD].transports))
+    conn = next(iter(server.app[DASHBOARD].subscribers))
     # in one loop iteration: two queued messages, then a frame written directly
     assert conn.write(orjson.dumps({"type": "first"}), "first")
     assert conn.write(orjson.dumps({"type": "second"}), "second")

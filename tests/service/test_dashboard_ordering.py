@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rooms.presence import MeetingChange, PresenceEvent, PresenceKind, Role
-from signalling.app import PRESENCE, STORE
+from signalling.keys import PRESENCE, STORE
 
 from .dashboard_support import (
     DashboardState,

@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import WSMsgType
 
-from signalling.app import HUB
+from signalling.keys import HEARTBEAT
 from tests.service.conftest import ADA, Peer, World
 
 
@@ -54,21 +54,21 @@ async def test_waiting_guest_cannot_signal(world: World) -> None:
 
 
 async def test_heartbeat_pings_the_living_and_closes_the_silent(world: World) -> None:
-    hub = world.app[HUB]
+    heartbeat = world.app[HEARTBEAT]
     alive = await world.host(ADA)
     # a client whose websocket never answers pings (autoping off) looks dead
     silent_ws = await world.client.ws_connect("/ws", autoping=False)
     silent = Peer(silent_ws)
     await silent.send({"type": "hello", "token": world.meeting(0)["token"]})
     await silent.expect("welcome")
-    await hub.heartbeat_round()
+    await heartbeat.round()
     assert (await alive.expect("ping"))["server_time"] > 0
     ping = await asyncio.wait_for(silent_ws.receive(), 5)
     assert ping.type is WSMsgType.PING
     # the living client's automatic pong reaches the hub before this round trip ends
     await alive.send({"type": "ping", "ref": "r"})
     await alive.expect("pong", ref="r")
-    await hub.heartbeat_round()
+    await heartbeat.round()
     code, reason = await silent.closed()
     assert (code, reason) == (1001, "timeout")
     await alive.send({"type": "ping", "ref": "still"})

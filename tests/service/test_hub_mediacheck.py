@@ -7,7 +7,7 @@ One good check drives the whole path: answer, progress, result, the
 from __future__ import annotations
 
 from mediacheck.synthetic import PatternVideoTrack, SyntheticClient, ToneAudioTrack
-from signalling.app import STORE
+from signalling.keys import STORE
 from tests.service.conftest import ADA, World, WorldFactory
 
 

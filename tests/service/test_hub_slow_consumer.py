@@ -18,9 +18,10 @@ import uvloop
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
-from signalling.app import METRICS, STORE, create_app
+from signalling.bootstrap import create_app
 from signalling.clock import SystemClock
 from signalling.demo import ensure_demo
+from signalling.keys import METRICS, STORE
 from signalling.settings import Settings
 
 SECRET = "slow-consumer-test-secret-0123456789"

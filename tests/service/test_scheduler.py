@@ -10,9 +10,8 @@ from typing import Any
 from aiohttp import ClientWebSocketResponse
 
 from rooms.presence import MeetingChange
-from signalling.app import PRESENCE, STORE
 from signalling.clock import FixedClock
-from signalling.scheduler import SCHEDULER
+from signalling.keys import PRESENCE, SCHEDULER, STORE
 from signalling.store.sqlite import SQLiteStore
 
 from .dashboard_support import (

@@ -11,8 +11,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from signalling.app import METRICS, PRESENCE
-from signalling.webhooks import EVENT_HEADER, SIGNATURE_HEADER, WEBHOOKS
+from signalling.keys import METRICS, PRESENCE, WEBHOOKS
+from signalling.webhooks import EVENT_HEADER, SIGNATURE_HEADER
 
 from .dashboard_support import WAIT, ClientFactory, guest_enters, meeting_of, start_server
 

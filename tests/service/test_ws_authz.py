@@ -47,11 +47,12 @@ ACTIONS = (
     "mediacheck",
     "ping",
 )
-#: the codes of a role refused at hello, in a user room and in a shared room
+#: the codes of a role refused at hello, in a user room and in a shared room; a room
+#: of another team is answered exactly as a room that does not exist
 REFUSED: dict[str, tuple[str, str]] = {
     "member_not_owner": ("forbidden", OK),
-    "other_team_member": ("forbidden", "forbidden"),
-    "manager": ("forbidden", "forbidden"),
+    "other_team_member": ("not_found", "not_found"),
+    "manager": ("not_found", "not_found"),
     "anonymous": ("token_invalid", "token_invalid"),
     "bogus_jwt": ("token_invalid", "token_invalid"),
 }

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rooms.tokens import issue_credential
-from signalling.app import STORE
+from signalling.keys import STORE
 from tests.service.conftest import ADA, World
 from tests.service.ws_support import add_meeting, assert_served, refused
 

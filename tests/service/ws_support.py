@@ -26,7 +26,7 @@ from rooms.plans import default_shared_rooms, user_room_for
 from rooms.room import RoomKind
 from rooms.schedule import create_meeting
 from rooms.tokens import format_key, issue_credential
-from signalling.app import HUB, STORE
+from signalling.keys import ROOMS, STORE
 from tests.service.conftest import SAM, WAIT, Peer, World
 
 MANAGER = "demo-manager"
@@ -209,7 +209,7 @@ def detached(world: World, peer: Peer) -> Callable[[], bool]:
     """Has the server noticed that ``peer``'s socket dropped (its session is held)?"""
 
     def check() -> bool:
-        session = world.app[HUB].sessions.get(peer.pid)
+        session = world.app[ROOMS].sessions.get(peer.pid)
         return session is not None and session.conn is None
 
     return check

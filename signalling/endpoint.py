@@ -1,0 +1,327 @@
+"""One websocket endpoint layer, used by ``/ws`` and ``/ws/dashboard``.
+
+Everything two websocket endpoints have in common lives here, once: the
+``Origin`` rule for the session cookie, the upgrade, the receive loop, the
+frame-size limit (answered ``too_large`` whatever the size), the per-connection
+rate limit and flood policy, the hello deadline, typed parse errors, the one
+place errors go to the wire, the heartbeat, and shutdown. What a connection
+*does* is its endpoint's :class:`Channel`: ``open`` starts a
+:class:`Conversation` for a new connection, and the loop hands it each parsed
+message.
+
+**Before and after hello.** A conversation is not ``ready`` until its
+handshake is done (``/ws``: a ``hello`` answered by ``welcome``; a dashboard:
+staff credentials). Until then every error closes the connection (nothing is
+usable before a handshake) and the handshake must finish within
+``hello_timeout`` of the upgrade; afterwards an error is answered and the
+connection stays usable unless the error carries a close code.
+
+**Frames too large.** aiohttp rejects a frame past ``max_msg_size`` from its
+header, before buffering it, and then closes the socket itself with 1009.
+:class:`Socket` writes the ``too_large`` error in front of that close frame, so
+the client always learns why, however large the frame was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from rooms.errors import (
+    Internal,
+    RateLimited,
+    TokenInvalid,
+    TooLarge,
+    Unauthorized,
+    VestibuleError,
+)
+from signalling import protocol as p
+from signalling.connection import CloseCode, CloseReason, Connection, TokenBucket
+from signalling.metrics import Metrics
+from signalling.settings import Settings
+from signalling.staff_auth import COOKIE
+from signalling.tasks import TaskOwner
+
+log = structlog.get_logger("vestibule.endpoint")
+
+#: consecutive rate-limited messages after which a connection counts as abusive:
+#: a client that keeps sending at a multiple of the rate after being told to wait
+#: (100 refusals is at least a second of it at the default rate) is not a page
+#: that had a burst
+FLOOD_CLOSE_AFTER = 100
+
+GOAWAY_SHUTDOWN = {"type": "goaway", "reason": "shutdown", "reconnect_after": 1}
+
+#: whether an ``Origin`` header (None: absent) is the server's own, given the
+#: request's ``Host`` (signalling.origin.OriginPolicy.allows)
+OriginCheck = Callable[[str | None, str | None], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Upgrade:
+    """What a channel may know of the upgrade request."""
+
+    #: the staff session cookie, only when the upgrade came from the server's own
+    #: origin (a page elsewhere must not ride on a clinician's login)
+    cookie: str | None
+    #: the client's address (guest-key throttling)
+    address: str
+
+
+class Conversation(Protocol):
+    """One connection's exchange, as its endpoint's channel runs it."""
+
+    @property
+    def ready(self) -> bool:
+        """The handshake is done (see the module docstring)."""
+
+    async def on_message(self, message: p.ClientMessage) -> None:
+        """Handle one parsed message; raise a VestibuleError to answer an error."""
+
+    def on_close(self) -> None:
+        """The connection is gone (called once, whatever ended it)."""
+
+
+class Channel(Protocol):
+    """What an endpoint does with its connections."""
+
+    #: the endpoint's name: the metrics' ``endpoint`` label and the connection ids' prefix
+    name: str
+    #: heartbeats also send the application ``ping`` message (docs/protocol.md)
+    app_ping: bool
+
+    async def open(self, conn: Connection, upgrade: Upgrade) -> Conversation:
+        """A conversation for a new connection (may raise VestibuleError: it closes)."""
+
+
+class Socket(web.WebSocketResponse):
+    """aiohttp's websocket, telling the client ``too_large`` before aiohttp's own
+    1009 close (see the module docstring)."""
+
+    def __init__(self, on_too_large: Callable[[], None], *, max_msg_size: int) -> None:
+        super().__init__(
+            max_msg_size=max_msg_size,
+            compress=False,
+            autoping=False,  # pings and pongs are the endpoint's (Heartbeat)
+            decode_text=False,
+        )
+        self._on_too_large = on_too_large
+
+    async def close(
+        self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
+    ) -> bool:
+        if code == WSCloseCode.MESSAGE_TOO_BIG and not self.closed:
+            self._on_too_large()
+            message = message or CloseReason.TOO_LARGE.encode()
+        return await super().close(code=code, message=message, drain=drain)
+
+
+class Heartbeat:
+    """One task keeps every connection of every endpoint alive and finds the dead.
+
+    Each round: a connection that sent nothing (no frame, no pong) since the last
+    round is closed; the others get a websocket ping (and, on ``/ws``, the
+    application ``ping`` carrying server time). One task for all connections,
+    rather than aiohttp's timer per connection, which is also reset on every
+    received frame (a cost on the relay path).
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.connections: set[Connection] = set()
+
+    async def run(self) -> None:
+        """Rounds forever (owned by the app's background context)."""
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.round()
+
+    async def round(self) -> None:
+        body = {"type": "ping", "server_time": time.time()}
+        for conn in list(self.connections):
+            if conn.closed:
+                continue
+            if not conn.alive:
+                log.info("no sign of life for a heartbeat; closing", **conn.bound)
+                conn.close_soon(CloseCode.GOING_AWAY, CloseReason.TIMEOUT)
+                continue
+            conn.alive = False
+            try:
+                await conn.ws.ping()
+            except (ConnectionError, RuntimeError):
+                continue
+            if conn.app_ping:
+                await conn.send(body)
+
+
+class Endpoint:
+    """A websocket endpoint: its connections and the loop that serves each."""
+
+    def __init__(
+        self,
+        channel: Channel,
+        settings: Settings,
+        metrics: Metrics,
+        heartbeat: Heartbeat,
+        tasks: TaskOwner,
+        origin_allowed: OriginCheck,
+    ) -> None:
+        self.channel = channel
+        self.settings = settings
+        self.metrics = metrics
+        self.heartbeat = heartbeat
+        self.tasks = tasks
+        self.origin_allowed = origin_allowed
+        self.connections: set[Connection] = set()
+        self.closing = False
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """The aiohttp handler of the endpoint's route."""
+        conn: Connection | None = None
+
+        def too_large() -> None:
+            if conn is not None:
+                self._count_error(TooLarge())
+                conn.send_now(p.ErrorMessage.of(TooLarge()).wire())
+
+        ws = Socket(too_large, max_msg_size=self.settings.max_message + 1)
+        await ws.prepare(request)
+        name = self.channel.name
+        conn = Connection(
+            ws,
+            name[0] + secrets.token_hex(6),
+            self.metrics,
+            endpoint=name,
+            max_buffer=self.settings.send_queue * 4096,
+            transport=request.transport,
+            spawn=self.tasks.spawn,
+            app_ping=self.channel.app_ping,
+        )
+        self.connections.add(conn)
+        self.heartbeat.connections.add(conn)
+        self.metrics.connections.labels(name).inc()
+        conversation: Conversation | None = None
+        try:
+            if self.closing:
+                await conn.send(GOAWAY_SHUTDOWN)
+                await conn.close(CloseCode.GOING_AWAY, CloseReason.SHUTDOWN)
+                return ws
+            upgrade = Upgrade(self._cookie(request), request.remote or "?")
+            try:
+                conversation = await self.channel.open(conn, upgrade)
+            except VestibuleError as err:
+                await self.fail(conn, err, None)
+                await conn.close(CloseCode(err.close_code or CloseCode.POLICY), err.code)
+                return ws
+            await self._serve(conn, conversation)
+        finally:
+            self.connections.discard(conn)
+            self.heartbeat.connections.discard(conn)
+            self.metrics.connections.labels(name).dec()
+            if conversation is not None:
+                conversation.on_close()
+            if not ws.closed:
+                await conn.close(CloseCode.NORMAL, conn.close_reason or "closed")
+        return ws
+
+    def _cookie(self, request: web.Request) -> str | None:
+        cookie = request.cookies.get(COOKIE)
+        if cookie and not self.origin_allowed(request.headers.get("Origin"), request.host):
+            log.info(
+                "session cookie ignored: upgrade from another origin", endpoint=self.channel.name
+            )
+            return None
+        return cookie
+
+    async def _serve(self, conn: Connection, conversation: Conversation) -> None:
+        settings = self.settings
+        limit = settings.max_message
+        bucket = TokenBucket(settings.rate, settings.burst)
+        rejected = 0
+        first = True
+        ws = conn.ws
+        counts_in = self.metrics.messages_in.counts
+        loop = asyncio.get_running_loop()
+        hello_by = loop.time() + settings.hello_timeout
+        while not conn.closed:
+            ready = conversation.ready
+            try:
+                msg = await ws.receive(None if ready else max(0.0, hello_by - loop.time()))
+            except TimeoutError:
+                await self.fail(conn, Unauthorized("no hello in time"), None)
+                await conn.close(CloseCode.POLICY, CloseReason.UNAUTHORIZED)
+                return
+            kind = msg.type
+            if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+                conn.alive = True
+                binary = kind is WSMsgType.BINARY
+                if first:
+                    conn.binary = binary  # the first frame's encoding is the connection's
+                    first = False
+                if len(msg.data) > limit:  # pragma: no cover - aiohttp rejects it first
+                    await self.fail(conn, TooLarge(), None)
+                    await conn.close(CloseCode.TOO_LARGE, CloseReason.TOO_LARGE)
+                    return
+                # Before the handshake a second message cannot come: any error closes.
+                wait = bucket.take() if ready else 0.0
+                if wait:
+                    rejected += 1
+                    if rejected > FLOOD_CLOSE_AFTER:
+                        await self.fail(conn, RateLimited("sustained flooding"), None)
+                        await conn.close(CloseCode.POLICY, CloseReason.FLOOD)
+                        return
+                    ref = p.ref_of(msg.data, binary=binary)
+                    await self.fail(conn, RateLimited(retry_after=round(wait, 3)), ref)
+                    continue
+                rejected = 0
+                try:
+                    message = p.parse(msg.data, binary=binary)
+                    counts_in[p.type_name(message)] += 1
+                    await conversation.on_message(message)
+                except VestibuleError as err:
+                    await self.fail(conn, err, p.ref_of(msg.data, binary=binary))
+                    if err.close_code is not None or not conversation.ready:
+                        await conn.close(CloseCode(err.close_code or CloseCode.POLICY), err.code)
+                        return
+                except Exception:
+                    # Not the client's doing: answer it, keep serving (and everyone else).
+                    log.exception("message not handled", **conn.bound)
+                    await self.fail(conn, Internal(), p.ref_of(msg.data, binary=binary))
+                    if not conversation.ready:
+                        await conn.close(CloseCode.INTERNAL, Internal.code)
+                        return
+            elif kind is WSMsgType.PING:
+                conn.alive = True
+                await ws.pong(msg.data)
+            elif kind is WSMsgType.PONG:
+                conn.alive = True
+            else:  # CLOSE / CLOSING / CLOSED, or ERROR (a frame too large: Socket told it)
+                return
+
+    def _count_error(self, err: VestibuleError) -> None:
+        self.metrics.errors.labels(err.code).inc()
+
+    async def fail(self, conn: Connection, err: VestibuleError, ref: p.Ref) -> None:
+        """The one place errors go to the wire."""
+        if isinstance(err, TokenInvalid | Unauthorized):
+            log.info("credential refused", code=err.code, **conn.bound)
+        self._count_error(err)
+        await conn.send(p.ErrorMessage.of(err, ref).wire())
+
+    async def shutdown(self) -> None:
+        """``goaway`` to every client, then close them all."""
+        self.closing = True
+        conns = list(self.connections)
+        for conn in conns:
+            await conn.send(GOAWAY_SHUTDOWN)
+        await asyncio.gather(
+            *(c.close(CloseCode.GOING_AWAY, CloseReason.SHUTDOWN) for c in conns),
+            return_exceptions=True,
+        )

@@ -1,0 +1,38 @@
+"""The typed ``web.AppKey``s under which the app keeps its components.
+
+A module of its own, so that the REST handlers and the bootstrap can both
+import the keys without importing each other.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from signalling.bus import Bus
+from signalling.clock import Clock
+from signalling.dashboard import Dashboard
+from signalling.endpoint import Heartbeat
+from signalling.hub import Hub
+from signalling.metrics import Metrics
+from signalling.presence import PresenceLog
+from signalling.room_commands import RoomCommands
+from signalling.scheduler import StatusScheduler
+from signalling.settings import Settings
+from signalling.store.base import Store
+from signalling.throttle import WindowLimiter
+from signalling.webhooks import WebhookSender
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+BUS = web.AppKey("bus", Bus)
+CLOCK = web.AppKey("clock", Clock)
+METRICS = web.AppKey("metrics", Metrics)
+PRESENCE = web.AppKey("presence", PresenceLog)
+HUB = web.AppKey("hub", Hub)
+ROOMS = web.AppKey("rooms", RoomCommands)
+DASHBOARD = web.AppKey("dashboard", Dashboard)
+HEARTBEAT = web.AppKey("heartbeat", Heartbeat)
+SCHEDULER = web.AppKey("scheduler", StatusScheduler)
+#: present only when webhook URLs are configured
+WEBHOOKS = web.AppKey("webhooks", WebhookSender)
+LOGIN_LIMITER = web.AppKey("login_limiter", WindowLimiter)

@@ -1,0 +1,67 @@
+"""The Origin rule: which browser pages may act with a staff session cookie.
+
+A browser names the page that opened a websocket, or sent a cross-site
+request, in its ``Origin`` header. A cookie-authenticated websocket upgrade or
+unsafe REST request counts only from the server's own origin: the origin of
+its public URL when one is configured (else the request's own ``Host``, which
+a page elsewhere cannot choose), or one listed in ``allowed_origins``. A
+request with no ``Origin`` at all comes from something that is not a browser
+page (a script holding the credential itself), which no other site can make a
+browser send. ``Origin: null`` (sandboxed frames, files) is never the server's.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from signalling.settings import Settings
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, lower-cased, default ports dropped."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if port is None or (scheme, port) in (("http", 80), ("https", 443)):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+class OriginPolicy:
+    """The one place the Origin rule lives (see the module docstring)."""
+
+    __slots__ = ("_allowed", "_public")
+
+    def __init__(self, settings: Settings) -> None:
+        self._public = origin_of(settings.public_url) if settings.public_url else None
+        self._allowed = frozenset(origin_of(o) for o in settings.allowed_origins)
+
+    def allows(self, origin: str | None, host: str | None) -> bool:
+        """Whether a request with this ``Origin`` (None: absent) and ``Host`` header
+        may act with the session cookie."""
+        if origin is None:
+            return True
+        if origin.strip().lower() == "null":
+            return False
+        try:
+            given = origin_of(origin)
+        except ValueError:  # a malformed port
+            return False
+        if given in self._allowed:
+            return True
+        if self._public is not None:
+            return given == self._public
+        if not host:
+            return False
+        scheme = given.split("://", 1)[0]
+        try:
+            return given == origin_of(f"{scheme}://{host}")
+        except ValueError:
+            return False
+
+    def websocket_origin(self, host: str | None) -> str:
+        """The server's own websocket origin (for the pages' CSP ``connect-src``)."""
+        base = origin_of(self._public) if self._public else f"http://{host or 'localhost'}"
+        scheme, rest = base.split("://", 1)
+        return ("wss" if scheme == "https" else "ws") + "://" + rest

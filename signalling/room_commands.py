@@ -1,0 +1,308 @@
+"""The rooms in use on this node, and every command people give in them.
+
+:class:`RoomCommands` owns this node's sessions and live rooms: a parsed
+message from someone who said hello comes to :meth:`RoomCommands.handle`, which
+applies it through the room's runtime (signalling/room_runtime.py: the pure
+lobby in rooms/lobby.py decides, the runtime delivers). Rules come from
+rooms/ (the lobby, rooms.access); errors are raised and the endpoint layer
+(signalling/endpoint.py) answers them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any, Protocol
+
+import structlog
+
+from rooms import access, lobby
+from rooms.errors import BadMessage, BadTransition, Busy, Conflict, Forbidden, NotFound, NotHost
+from rooms.presence import PresenceEvent, PresenceKind, Role
+from signalling import protocol as p
+from signalling.clock import Clock
+from signalling.connection import CloseCode, CloseReason
+from signalling.metrics import Metrics
+from signalling.placement import Placement
+from signalling.room_runtime import Recorder, RoomRuntime
+from signalling.session import Identity, Session, SessionRegistry
+from signalling.settings import Settings
+from signalling.store.base import Store
+
+log = structlog.get_logger("vestibule.rooms")
+
+
+class MediaChecks(Protocol):
+    """What the rooms need of the media-check integration (signalling.checks)."""
+
+    async def offer(self, session: Session, msg: p.MediaCheckOffer) -> None: ...
+    def cancel(self, session: Session) -> None: ...
+
+
+#: what a host's command becomes in the lobby, for the commands that need
+#: nothing else of the shell
+_LOBBY_COMMANDS: dict[type, Callable[[str, Any], lobby.Command]] = {
+    p.Admit: lambda by, m: lobby.Admit(by, m.participant),
+    p.AdmitAll: lambda by, m: lobby.AdmitAll(by),
+    p.PutBack: lambda by, m: lobby.PutBack(by, m.participant),
+    p.Say: lambda by, m: lobby.Say(by, m.text),
+}
+
+
+class RoomCommands:
+    """This node's sessions and rooms, and what each message does in them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Clock,
+        metrics: Metrics,
+        recorder: Recorder,
+        placement: Placement | None,
+        checks: MediaChecks | None,
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.metrics = metrics
+        self.recorder = recorder
+        self.placement = placement
+        self.checks = checks
+        self._spawn = spawn
+        self.sessions = SessionRegistry(settings.resume_window, self._expired)
+        self.rooms: dict[str, RoomRuntime] = {}
+
+    # -- the commands --------------------------------------------------------------
+
+    async def handle(self, session: Session, message: p.ClientMessage) -> None:
+        """Apply one message of someone in a room (after their hello)."""
+        match message:
+            case p.Signal():
+                runtime = self.rooms.get(session.who.room.id)
+                if runtime is None or not session.joined:
+                    raise Forbidden("you are not in the call")
+                await runtime.relay(session, message)
+            case p.Join():
+                await self.join(session)
+            case p.Leave():
+                await self.leave(session)
+            case p.CallState():
+                await self._call_state(session, message)
+            case p.Admit() | p.AdmitAll() | p.PutBack() | p.Say():
+                runtime = self._hosting(session)
+                command = _LOBBY_COMMANDS[type(message)](session.pid, message)
+                await runtime.apply(command, self.clock.now())
+            case p.Deny():
+                await self._deny(session, message)
+            case p.Move():
+                await self._move(session, message)
+            case p.Invite():
+                await self._invite(session, message)
+            case p.MediaCheckOffer():
+                if self.checks is None:
+                    raise Busy("media checks are not available on this server", retry_after=30)
+                await self.checks.offer(session, message)
+            case p.Ping():
+                body: dict[str, Any] = {"type": "pong", "server_time": time.time()}
+                if message.ref is not None:
+                    body["ref"] = message.ref
+                await session.send(body)
+            case p.Pong():
+                return
+            case p.Hello():
+                raise BadMessage("already said hello")
+            case p.Subscribe():
+                raise BadMessage("subscribe belongs on /ws/dashboard")
+
+    def _hosting(self, session: Session) -> RoomRuntime:
+        """The room ``session`` hosts now; NotHost if it hosts none (the lobby's rule)."""
+        runtime = self.rooms.get(session.who.room.id)
+        if runtime is None or not session.joined:
+            raise NotHost()
+        lobby.require_host(runtime.state, session.pid)
+        return runtime
+
+    async def join(self, session: Session) -> None:
+        if session.joined:
+            raise BadTransition("participant", "joined", "join")
+        runtime = self._runtime_for(session)
+        who = session.who
+        runtime.sessions[session.pid] = session
+        session.joined = True
+        person = lobby.Person(who.participant, who.role, who.name, who.meeting_id, who.staff_id)
+        try:
+            await runtime.apply(lobby.Arrive(person), self.clock.now())
+        except Exception:
+            runtime.sessions.pop(session.pid, None)
+            session.joined = False
+            raise
+
+    async def _call_state(self, session: Session, msg: p.CallState) -> None:
+        runtime = self.rooms.get(session.who.room.id)
+        if runtime is None or session.pid not in runtime.in_call:
+            raise Forbidden("you are not in the call")
+        kind = PresenceKind.CALL_CONNECTED if msg.state == "connected" else PresenceKind.CALL_FAILED
+        self.record(session, kind, peer=msg.peer)
+
+    async def _deny(self, session: Session, msg: p.Deny) -> None:
+        """Deny, and revoke the guest's credential: denied is final (the participant
+        lifecycle in rooms/participant.py), so neither the link nor the rejoin
+        secret lets them queue again."""
+        runtime = self._hosting(session)
+        person = runtime.state.people.get(msg.participant)
+        if person is not None and person.meeting_id is not None and person.role is Role.GUEST:
+            # Revoke first: a guest told "denied" must not get back in by reconnecting
+            # in the moment before the revocation lands (possibly through another node).
+            await self.store.replace_credential(person.meeting_id, None, self.clock.now())
+        await runtime.apply(lobby.Deny(session.pid, msg.participant), self.clock.now())
+
+    async def _invite(self, session: Session, msg: p.Invite) -> None:
+        """The owner of a consulting room invites a colleague into the call in progress.
+
+        The invitation lives with the room on this node (rooms are on one node) and
+        lapses when the room empties or after INVITATION_TTL: it lets the colleague
+        say hello into this room once the owner asked for them, nothing more.
+        """
+        runtime = self._hosting(session)
+        try:
+            colleague = await self.store.get_staff(msg.member)
+        except NotFound:
+            raise NotFound("no such colleague") from None
+        if colleague.team_id != runtime.room.team_id:
+            raise NotFound("no such colleague")  # other teams' ids reveal nothing
+        if colleague.id == runtime.room.owner_id or runtime.room.shared:
+            raise BadTransition("invitation", "already a host of this room", "invite")
+        runtime.invite(colleague.id, self.clock.now())
+        body: dict[str, Any] = {"type": "invited", "member": colleague.id}
+        if msg.ref is not None:
+            body["ref"] = msg.ref
+        await session.send(body)
+
+    async def _move(self, session: Session, msg: p.Move) -> None:
+        runtime = self._hosting(session)
+        target_room = await self.store.find_room_by_slug(msg.room)
+        if target_room is None:
+            raise NotFound("no such room")
+        access.check_move_target(runtime.room, target_room)
+        if self.placement is not None and await self.placement.claim(target_room.id) is not None:
+            # The target room lives on another node: moving the guest here would split it.
+            raise Conflict("that room is in use on another server; try again when it is free")
+        guest = runtime.sessions.get(msg.participant)
+        await runtime.apply(
+            lobby.Move(session.pid, msg.participant, target_room.slug), self.clock.now()
+        )
+        if guest is None:
+            return
+        runtime.sessions.pop(guest.pid, None)
+        self._forget_if_empty(runtime)
+        who = guest.who
+        guest.who = Identity(
+            who.participant,
+            who.role,
+            who.name,
+            who.team_id,
+            target_room,
+            who.meeting_id,
+            who.staff_id,
+            who.credential_id,
+            who.instructions,
+        )
+        guest.joined = False
+        await self.join(guest)
+
+    # -- rooms and sessions ----------------------------------------------------------
+
+    def _runtime_for(self, session: Session) -> RoomRuntime:
+        room = session.who.room
+        runtime = self.rooms.get(room.id)
+        if runtime is None:
+            runtime = RoomRuntime(
+                room, self.recorder, self._after_notice, self.metrics.relay_latency
+            )
+            self.rooms[room.id] = runtime
+            self.metrics.rooms.set(len(self.rooms))
+        return runtime
+
+    def _forget_if_empty(self, runtime: RoomRuntime) -> None:
+        if runtime.empty and self.rooms.get(runtime.room.id) is runtime:
+            del self.rooms[runtime.room.id]
+            self.metrics.rooms.set(len(self.rooms))
+            if self.placement is not None:
+                self.placement.release_if_empty(runtime.room.id)
+
+    def _after_notice(self, session: Session, payload: lobby.Payload) -> None:
+        if isinstance(payload, lobby.Denied):
+            self.end(session, CloseReason.DENIED)
+
+    def place_of(self, session: Session) -> dict[str, Any] | None:
+        """Where ``session`` stands in its room (for a connection taking over)."""
+        runtime = self.rooms.get(session.who.room.id)
+        return None if runtime is None else runtime.place_of(session.pid)
+
+    def is_invited(self, room_id: str, staff_id: str, now: datetime) -> bool:
+        """Whether the owner of ``room_id`` invited this colleague in."""
+        runtime = self.rooms.get(room_id)
+        return runtime is not None and runtime.is_invited(staff_id, now)
+
+    def in_use(self) -> set[str]:
+        """The ids of the rooms this node has people in (sessions, attached or
+        within their resume window, and live rooms): the leases it keeps."""
+        rooms = {session.who.room.id for session in self.sessions.by_pid.values()}
+        rooms.update(self.rooms)
+        return rooms
+
+    def record(self, session: Session, kind: PresenceKind, **detail: Any) -> None:
+        """Record a presence event about this session in its team's log."""
+        who = session.who
+        self.recorder.record(
+            PresenceEvent(
+                kind=kind,
+                team_id=who.team_id,
+                room_id=who.room.id,
+                participant_id=who.participant,
+                role=who.role,
+                at=self.clock.now(),
+                meeting_id=who.meeting_id,
+                detail=detail,
+            )
+        )
+
+    async def checked(self, session: Session, **detail: Any) -> None:
+        """A media check ended: its verdict goes to the log, the hosts' queue view
+        shows the new indicator."""
+        self.record(session, PresenceKind.CHECKED, **detail)
+        await self.recorder.flush()
+        runtime = self.rooms.get(session.who.room.id)
+        if runtime is not None:
+            await runtime.refresh_lobby_view()
+
+    def end(self, session: Session, reason: str) -> None:
+        """The participant is gone for good: forget them, close their socket."""
+        self.sessions.remove(session)
+        self.metrics.sessions.set(len(self.sessions))
+        if self.checks is not None:
+            self.checks.cancel(session)
+        runtime = self.rooms.get(session.who.room.id)
+        if runtime is not None:
+            runtime.sessions.pop(session.pid, None)
+            self._forget_if_empty(runtime)
+        if session.conn is not None:
+            session.conn.close_soon(CloseCode.NORMAL, reason)
+
+    async def leave(self, session: Session) -> None:
+        runtime = self.rooms.get(session.who.room.id)
+        if session.joined and runtime is not None and session.pid in runtime.state.people:
+            await runtime.apply(lobby.Leave(session.pid), self.clock.now())
+        else:
+            self.record(session, PresenceKind.LEFT)
+        self.end(session, CloseReason.LEFT)
+
+    def _expired(self, session: Session) -> None:
+        log.info(
+            "detached session ended (resume window passed or its queue was full)",
+            participant=session.pid,
+            room=session.who.room.id,
+        )
+        self._spawn(self.leave(session))
