@@ -45,10 +45,9 @@ PACKET_LOSS_WARN = 0.05
 #: Jitter above 30 ms: Twilio's network test marks it as a quality problem
 #: (Twilio Voice Insights "high jitter" threshold).
 JITTER_WARN_MS = 30.0
-#: Round-trip time 300-600 ms is Daily's "poor" latency; above 600 ms Daily calls it bad.
-#: RTT alone never fails a check (people can still talk), so both are warnings here.
+#: Round-trip time above 300 ms is Daily's "poor" latency. RTT alone never fails a
+#: check (people can still talk), so it is a warning only.
 RTT_WARN_MS = 300.0
-RTT_BAD_MS = 600.0
 #: Video below 150 kbps is below OpenTok's lowest recommended tier (Vonage Video
 #: API "minimum bandwidth for video" 150 kbps); the picture will be blurry.
 VIDEO_KBPS_WARN = 150.0

@@ -18,10 +18,9 @@ from typing import Any, cast
 import structlog
 from aiohttp import web
 
-from rooms.errors import VestibuleError
 from signalling.frames import ws_frame
 from signalling.metrics import Metrics
-from signalling.protocol import ErrorMessage, Ref, encode
+from signalling.protocol import encode
 
 log = structlog.get_logger("vestibule.connection")
 
@@ -185,10 +184,6 @@ class Connection:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(ws_frame(encode(body, binary=self.binary), binary=self.binary))
             self.metrics.messages_out.counts[str(body["type"])] += 1
-
-    async def send_error(self, err: VestibuleError, ref: Ref = None) -> bool:
-        self.metrics.errors.labels(err.code).inc()
-        return await self.send(ErrorMessage.of(err, ref).wire())
 
     def close_soon(self, code: CloseCode, reason: str) -> None:
         """Start closing without waiting for it (safe from any send path)."""

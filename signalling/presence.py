@@ -58,7 +58,6 @@ log = structlog.get_logger("vestibule.presence")
 MEETING_TTL = 2.0
 #: longest meeting the room lookup considers (meeting types cap duration at 8 h)
 LONGEST = timedelta(hours=8)
-_LONGEST = LONGEST
 #: the key under which the last logged status is kept beside a meeting's facts
 _STATUS_KEY = "status"
 
@@ -172,7 +171,7 @@ class PresenceLog:
         """Meetings in a room whose link is valid at ``at``."""
         before, grace = self.settings.link_before, self.settings.link_grace
         found = await self.store.list_meetings(
-            team_id, start_from=at - grace - _LONGEST, start_to=at + before
+            team_id, start_from=at - grace - LONGEST, start_to=at + before
         )
         return [
             m

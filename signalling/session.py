@@ -38,7 +38,6 @@ class Identity:
 class Session:
     __slots__ = (
         "_expiry",
-        "check_task",
         "conn",
         "ended",
         "id",
@@ -64,7 +63,6 @@ class Session:
         self.joined = False
         self._expiry: asyncio.TimerHandle | None = None
         self.ended = False
-        self.check_task: asyncio.Task[None] | None = None
         #: called once when the detached outbox is full (SessionRegistry.add sets it)
         self.on_overflow: Callable[[Session], None] | None = None
 

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import WSMsgType
 
 from tests.service.conftest import ADA, WAIT, Peer, World
-from tests.service.ws_support import assert_served, close_frame, expect_error, refused
+from tests.service.ws_support import assert_served, expect_error, refused
 
 CANDIDATE = {
     "candidate": "candidate:1 1 UDP 1 127.0.0.1 5000 typ host",
@@ -122,8 +122,8 @@ async def test_an_oversized_frame_gets_too_large_and_closes_1009(world: World) -
     await assert_served(world)
 
 
-async def test_a_frame_far_over_the_limit_is_closed_1009(world: World) -> None:
-    """Past what the server reads at all (twice the limit) the socket just closes."""
+async def test_a_frame_far_over_the_limit_gets_too_large_too(world: World) -> None:
+    """Past what the server reads at all, the client still learns why it is closed."""
     host, guest = await _in_call(world)
     await guest.send(
         {
@@ -133,7 +133,7 @@ async def test_a_frame_far_over_the_limit_is_closed_1009(world: World) -> None:
             "sdp": "a" * (2 * world.settings.max_message + 1),
         }
     )
-    assert (await close_frame(guest))[0] == 1009
+    await refused(guest, "too_large", close=1009)
     await assert_served(world)
 
 
