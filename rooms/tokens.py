@@ -1,4 +1,4 @@
-"""Guest credentials: issuing link tokens and guest keys, and the single-use rules.
+"""Guest credentials: issuing link tokens and guest keys, and the single-use rule.
 
 A meeting's credential has two spellings: a *link token* (in the URL the guest
 is sent) and a *guest key* (eight characters typed on the room's page). Only
@@ -14,50 +14,17 @@ learn nothing about the meeting, not even that it exists.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import MappingProxyType
 
 from rooms.credentials import Credential
-from rooms.errors import BadTransition, Conflict, Invalid, TokenInvalid
+from rooms.errors import Conflict, Invalid, TokenInvalid
 from rooms.meeting import Meeting
 from rooms.validate import check_aware
-
-
-class TokenState(enum.StrEnum):
-    #: issued, neither used nor revoked (it may still be outside its window)
-    ACTIVE = "active"
-    #: consumed by one device, which may rejoin with its rejoin secret
-    REDEEMED = "redeemed"
-    #: the meeting was cancelled or rescheduled; final
-    REVOKED = "revoked"
-
-
-class TokenEvent(enum.StrEnum):
-    REDEEM = "redeem"
-    REVOKE = "revoke"
-
-
-# The token lifecycle, all of it. Rules:
-# - a credential is redeemed at most once (single use): only ACTIVE may REDEEM;
-# - cancelling or rescheduling the meeting revokes its credential whether or not
-#   the guest has used it (a redeemed device must not rejoin a moved meeting);
-# - REVOKED is final. Expiry is not a state: it is a window checked against the
-#   clock (see redeemable), so that no job has to flip rows when time passes.
-# Any (state, event) pair missing here raises BadTransition naming the state.
-TRANSITIONS: Mapping[tuple[TokenState, TokenEvent], TokenState] = MappingProxyType(
-    {
-        (TokenState.ACTIVE, TokenEvent.REDEEM): TokenState.REDEEMED,
-        (TokenState.ACTIVE, TokenEvent.REVOKE): TokenState.REVOKED,
-        (TokenState.REDEEMED, TokenEvent.REVOKE): TokenState.REVOKED,
-    }
-)
 
 #: Links open this long before the start: guests arrive early to run the media check.
 DEFAULT_BEFORE = timedelta(minutes=15)
@@ -181,64 +148,19 @@ def new_rejoin_secret() -> tuple[str, str]:
     return secret, digest_secret(secret)
 
 
-def token_state(cred: Credential) -> TokenState:
-    """The lifecycle state recorded in ``cred`` (revocation wins over redemption)."""
-    if cred.revoked_at is not None:
-        return TokenState.REVOKED
-    if cred.redeemed_at is not None:
-        return TokenState.REDEEMED
-    return TokenState.ACTIVE
-
-
-def transition(state: TokenState, event: TokenEvent) -> TokenState:
-    """The state after ``event``, or BadTransition naming ``state``."""
-    try:
-        return TRANSITIONS[(state, event)]
-    except KeyError:
-        raise BadTransition("token", state.value, event.value) from None
-
-
 def in_window(cred: Credential, now: datetime) -> bool:
     """Whether ``now`` lies in the credential's validity window [not_before, not_after)."""
     return cred.not_before <= now < cred.not_after
 
 
 def redeemable(cred: Credential, now: datetime) -> bool:
-    """The single rule every store applies atomically when redeeming: not
-    revoked, not yet redeemed, and ``now`` inside [not_before, not_after)."""
-    return token_state(cred) is TokenState.ACTIVE and in_window(cred, now)
+    """The single-use rule: not revoked, not yet redeemed, and ``now`` inside
+    [not_before, not_after).
 
-
-def redeem(cred: Credential | None, device_digest: str, now: datetime) -> Credential:
-    """The redeemed credential, bound to the device whose rejoin secret hashes
-    to ``device_digest``; TokenInvalid if there is none or it is not redeemable.
-
-    Pure: a store performs this same step atomically (check and write in one
-    operation) so that exactly one of many concurrent redeemers wins.
-    """
-    if cred is None or not redeemable(cred, now):
-        raise TokenInvalid()
-    transition(token_state(cred), TokenEvent.REDEEM)
-    return dataclasses.replace(cred, redeemed_at=now, device_digest=device_digest)
-
-
-def revoke(cred: Credential, now: datetime) -> Credential:
-    """The credential revoked at ``now`` (cancel or reschedule of its meeting).
-    Revoking twice is a BadTransition: the caller revokes only current credentials."""
-    transition(token_state(cred), TokenEvent.REVOKE)
-    return dataclasses.replace(cred, revoked_at=now)
-
-
-def check_rejoin(cred: Credential | None, device_digest: str, now: datetime) -> Credential:
-    """Let the device that redeemed ``cred`` back in, until the credential's
-    ``not_after`` (end of the meeting plus grace). Any other device, a revoked
-    or unused credential, or a late return raises TokenInvalid."""
-    if (
-        cred is None
-        or token_state(cred) is not TokenState.REDEEMED
-        or cred.device_digest is None
-        or not digests_equal(cred.device_digest, device_digest)
-        or now >= cred.not_after
-    ):
-        raise TokenInvalid()
-    return cred
+    Redemption must decide and record in one atomic step, or two devices could
+    both win: each store applies exactly this rule in its own atomic statement
+    (``UPDATE … WHERE … RETURNING`` in SQLite, a Lua script in Redis), and the
+    contract suite (tests/contract) holds both to it. Here it is the rule as
+    the domain states it, for reads that spend nothing (placing a guest on
+    the node that owns their room before their link is redeemed there)."""
+    return cred.revoked_at is None and cred.redeemed_at is None and in_window(cred, now)

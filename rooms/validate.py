@@ -47,13 +47,17 @@ _SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _PHONE_RE = re.compile(r"\+?[0-9 ().-]+")
 
 
-def normalise_email(raw: str, *, field: str = "email") -> str:
-    """Return ``raw`` stripped and lower-cased, or raise Invalid.
+def email_key(raw: str) -> str:
+    """The form an email is stored, compared and looked up in: stripped and
+    lower-cased, local part included (mailbox providers treat it
+    case-insensitively in practice). Valid addresses are ASCII (below), where
+    lower-casing and Unicode case folding agree."""
+    return raw.strip().lower()
 
-    The whole address is lower-cased, local part included: mailbox providers
-    treat it case-insensitively in practice, and accounts are looked up by it.
-    """
-    email = raw.strip().lower()
+
+def normalise_email(raw: str, *, field: str = "email") -> str:
+    """Return ``raw`` in its :func:`email_key` form, or raise Invalid."""
+    email = email_key(raw)
     if not email:
         raise Invalid(f"{field} is required")
     if len(email) > EMAIL_MAX:

@@ -43,7 +43,6 @@ __all__ = [
     "from_row",
     "load_json",
     "micros",
-    "normalise_email",
     "pack",
     "pack_value",
     "to_plain",
@@ -68,12 +67,6 @@ def micros(at: datetime) -> int:
 def from_micros(value: int) -> datetime:
     """The aware UTC datetime ``value`` microseconds after the epoch."""
     return _EPOCH + timedelta(microseconds=int(value))
-
-
-def normalise_email(email: str) -> str:
-    """The form emails are compared in: case-insensitively (casefold, not lower,
-    so that e.g. "STRASSE" and "straße" compare as Unicode says they should)."""
-    return email.strip().casefold()
 
 
 Converter = Callable[[Any], Any]

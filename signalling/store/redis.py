@@ -41,6 +41,7 @@ from rooms.errors import Conflict, NotFound
 from rooms.meeting import Meeting, MeetingType
 from rooms.presence import LogEntry
 from rooms.room import Room
+from rooms.validate import email_key
 from signalling.store import codec
 
 if TYPE_CHECKING:
@@ -176,7 +177,7 @@ class RedisStore:
                 if r.team_id is not None:
                     parents.append(self._rec(Team, r.team_id))
                     members.append((self._idx("staff", r.team_id), None))
-                emails = [self._uniq("email", codec.normalise_email(r.email))]
+                emails = [self._uniq("email", email_key(r.email))]
                 return _Keys(key, parents, emails, members)
             case Group():
                 return _Keys(
@@ -378,7 +379,7 @@ class RedisStore:
         await self._update(account)
 
     async def find_staff_by_email(self, email: str) -> StaffAccount | None:
-        return await self._find(StaffAccount, self._uniq("email", codec.normalise_email(email)))
+        return await self._find(StaffAccount, self._uniq("email", email_key(email)))
 
     async def list_staff(self, team_id: str) -> list[StaffAccount]:
         staff = await self._members(StaffAccount, self._idx("staff", team_id))

@@ -43,6 +43,7 @@ from rooms.errors import Busy, Conflict, NotFound
 from rooms.meeting import Meeting, MeetingType
 from rooms.presence import LogEntry
 from rooms.room import Room
+from rooms.validate import email_key
 from signalling.store import codec
 
 if TYPE_CHECKING:
@@ -231,17 +232,17 @@ class SQLiteStore:
         return [str(row[0]) for row in rows]
 
     async def add_staff(self, account: StaffAccount) -> None:
-        await self._add(account, {"email_norm": codec.normalise_email(account.email)})
+        await self._add(account, {"email_norm": email_key(account.email)})
 
     async def get_staff(self, staff_id: str) -> StaffAccount:
         return await self._get(StaffAccount, staff_id)
 
     async def update_staff(self, account: StaffAccount) -> None:
-        await self._update(account, {"email_norm": codec.normalise_email(account.email)})
+        await self._update(account, {"email_norm": email_key(account.email)})
 
     async def find_staff_by_email(self, email: str) -> StaffAccount | None:
         found = await self._select(
-            StaffAccount, "email_norm = ?", (codec.normalise_email(email),), "id"
+            StaffAccount, "email_norm = ?", (email_key(email),), "id"
         )
         return found[0] if found else None
 

@@ -14,7 +14,7 @@ Conventions (they are what signalling.store.codec produces):
   exact, sortable and comparable in SQL (the redemption window check);
 - sets, tuples, a meeting's guest and free-form facts are JSON text;
 - staff emails are unique case-insensitively through ``email_norm``
-  (codec.normalise_email, a Unicode casefold: COLLATE NOCASE folds ASCII only);
+  (rooms.validate.email_key);
 - references are foreign keys (a missing parent is NotFound); the log and the
   audit trail have none, so recording them never fails on a reference.
 """
