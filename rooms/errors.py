@@ -17,6 +17,8 @@ class VestibuleError(Exception):
     http_status: ClassVar[int] = 400
     #: websocket close code when the error ends the connection (None: it does not)
     close_code: ClassVar[int | None] = None
+    #: close code when the error refuses a handshake (nothing is usable before one)
+    refusal_code: ClassVar[int] = 1008
     #: generic text shown when no message is given
     default_message: ClassVar[str] = "request failed"
 
@@ -131,13 +133,27 @@ class Busy(VestibuleError):
 
 
 class Internal(VestibuleError):
-    """Something failed on the server that is not the client's doing (a bug, or a
-    store that could not be reached). The client may try again; the connection
-    stays usable."""
+    """Something failed on the server that is not the client's doing (a bug).
+    After a handshake the connection stays usable."""
 
     code = "internal"
     http_status = 500
+    refusal_code = 1011
     default_message = "the server could not do that; try again"
+
+
+class Unavailable(VestibuleError):
+    """The server cannot reach its store (Redis or the database) just now. Nothing
+    was done; the same request may succeed after ``retry_after`` seconds."""
+
+    code = "unavailable"
+    http_status = 503
+    refusal_code = 1013
+    default_message = "the service is briefly unavailable; try again shortly"
+
+    def __init__(self, message: str | None = None, retry_after: float = 2.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 ALL_ERRORS: tuple[type[VestibuleError], ...] = (
@@ -156,4 +172,5 @@ ALL_ERRORS: tuple[type[VestibuleError], ...] = (
     TooLarge,
     Busy,
     Internal,
+    Unavailable,
 )

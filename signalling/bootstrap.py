@@ -26,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from mediacheck.service import MediaCheckService
-from rooms.errors import VestibuleError
+from rooms.errors import Unavailable, VestibuleError
 from signalling import api, pages
 from signalling.admission import Admission
 from signalling.bus import Bus, InProcessBus
@@ -54,6 +54,7 @@ from signalling.keys import (
 )
 from signalling.metrics import Metrics
 from signalling.origin import OriginPolicy
+from signalling.outage import error_for
 from signalling.presence import PresenceLog
 from signalling.room_commands import RoomCommands
 from signalling.scheduler import StatusScheduler
@@ -254,10 +255,21 @@ async def _running(coro: Coroutine[Any, Any, None], name: str) -> AsyncIterator[
 async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """REST errors as ``{"error": {"code", "message"}}`` with the class's HTTP status."""
+    """REST errors as ``{"error": {"code", "message"}}`` with the class's HTTP status;
+    an outage is ``503 unavailable`` with ``Retry-After``, a fault of ours ``500 internal``."""
     try:
         return await handler(request)
-    except VestibuleError as err:
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        if isinstance(exc, VestibuleError):
+            err = exc
+        else:
+            err = error_for(exc)
+            if isinstance(err, Unavailable):
+                log.warning("store unavailable", error=type(exc).__name__, path=request.path)
+            else:
+                log.error("request not handled", exc_info=exc, path=request.path)
         request.app[METRICS].errors.labels(err.code).inc()
         body: dict[str, object] = {"code": err.code, "message": err.message}
         retry = getattr(err, "retry_after", None)

@@ -35,16 +35,17 @@ import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from rooms.errors import (
-    Internal,
     RateLimited,
     TokenInvalid,
     TooLarge,
     Unauthorized,
+    Unavailable,
     VestibuleError,
 )
 from signalling import protocol as p
 from signalling.connection import CloseCode, CloseReason, Connection, TokenBucket
 from signalling.metrics import Metrics
+from signalling.outage import error_for
 from signalling.settings import Settings
 from signalling.staff_auth import COOKIE
 from signalling.tasks import TaskOwner
@@ -216,9 +217,10 @@ class Endpoint:
             upgrade = Upgrade(self._cookie(request), request.remote or "?")
             try:
                 conversation = await self.channel.open(conn, upgrade)
-            except VestibuleError as err:
+            except Exception as exc:
+                err = self._error_of(exc, conn)
                 await self.fail(conn, err, None)
-                await conn.close(CloseCode(err.close_code or CloseCode.POLICY), err.code)
+                await conn.close(CloseCode(err.close_code or err.refusal_code), err.code)
                 return ws
             await self._serve(conn, conversation)
         finally:
@@ -285,17 +287,11 @@ class Endpoint:
                     message = p.parse(msg.data, binary=binary)
                     counts_in[p.type_name(message)] += 1
                     await conversation.on_message(message)
-                except VestibuleError as err:
+                except Exception as exc:
+                    err = self._error_of(exc, conn)
                     await self.fail(conn, err, p.ref_of(msg.data, binary=binary))
                     if err.close_code is not None or not conversation.ready:
-                        await conn.close(CloseCode(err.close_code or CloseCode.POLICY), err.code)
-                        return
-                except Exception:
-                    # Not the client's doing: answer it, keep serving (and everyone else).
-                    log.exception("message not handled", **conn.bound)
-                    await self.fail(conn, Internal(), p.ref_of(msg.data, binary=binary))
-                    if not conversation.ready:
-                        await conn.close(CloseCode.INTERNAL, Internal.code)
+                        await conn.close(CloseCode(err.close_code or err.refusal_code), err.code)
                         return
             elif kind is WSMsgType.PING:
                 conn.alive = True
@@ -304,6 +300,19 @@ class Endpoint:
                 conn.alive = True
             else:  # CLOSE / CLOSING / CLOSED, or ERROR (a frame too large: Socket told it)
                 return
+
+    @staticmethod
+    def _error_of(exc: Exception, conn: Connection) -> VestibuleError:
+        """The error to answer: ours as it is; an outage or a fault of ours, logged
+        (not the client's doing: they are answered, and everyone else is served)."""
+        if isinstance(exc, VestibuleError):
+            return exc
+        err = error_for(exc)
+        if isinstance(err, Unavailable):
+            log.warning("store unavailable", error=type(exc).__name__, **conn.bound)
+        else:
+            log.error("message not handled", exc_info=exc, **conn.bound)
+        return err
 
     def _count_error(self, err: VestibuleError) -> None:
         self.metrics.errors.labels(err.code).inc()

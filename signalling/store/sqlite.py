@@ -241,9 +241,7 @@ class SQLiteStore:
         await self._update(account, {"email_norm": email_key(account.email)})
 
     async def find_staff_by_email(self, email: str) -> StaffAccount | None:
-        found = await self._select(
-            StaffAccount, "email_norm = ?", (email_key(email),), "id"
-        )
+        found = await self._select(StaffAccount, "email_norm = ?", (email_key(email),), "id")
         return found[0] if found else None
 
     async def list_staff(self, team_id: str) -> list[StaffAccount]:

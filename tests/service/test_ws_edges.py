@@ -272,3 +272,33 @@ async def test_a_manager_viewing_as_no_one_gets_no_dashboard(world: World) -> No
     await ws.send_json({"type": "subscribe", "scope": "everyone"})
     body = await _next(ws)
     assert (body["type"], body["code"]) == ("error", "forbidden"), body
+
+
+async def test_a_store_outage_answers_unavailable_and_refuses_hello_1013(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unreachable store is not the client's doing and may pass: ``unavailable``
+    with a retry hint (the hello is refused 1013, "try again later")."""
+    store = world.app[STORE]
+    host = await world.host(ADA)
+
+    async def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("connection refused")
+
+    monkeypatch.setattr(store, "redeem_link", unreachable)
+    peer = await world.connect({"token": world.meeting(0)["token"]})
+    body = await expect_error(peer, "unavailable")
+    assert body["retry_after"] > 0
+    assert (await close_frame(peer))[0] == 1013
+    # REST says the same, as JSON with Retry-After
+    monkeypatch.setattr(store, "get_team", unreachable)
+    response = await world.client.get(
+        "/api/me", headers={"Authorization": f"Bearer {world.jwt(ADA)}"}
+    )
+    assert response.status == 503
+    assert (await response.json())["error"]["code"] == "unavailable"
+    assert int(response.headers["Retry-After"]) >= 1
+    monkeypatch.undo()
+    # the host's connection was never touched
+    await host.send({"type": "ping", "ref": 1})
+    assert (await host.expect("pong"))["ref"] == 1
