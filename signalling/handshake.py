@@ -69,6 +69,7 @@ class Handshake:
 
     async def _enter(self, conn: Connection, hello: p.Hello, upgrade: Upgrade) -> Session:
         now = self.clock.now()
+        self.rooms.recorder.check_capacity()
         cookie_staff: StaffPrincipal | None = None
         no_credential = all(x is None for x in (hello.token, hello.guest_key, hello.jwt))
         if upgrade.cookie and no_credential:
@@ -99,7 +100,8 @@ class Handshake:
             self.sessions.add(session)
             self.sessions.attach(session, conn)
             self.metrics.sessions.set(len(self.sessions))
-            self.rooms.record(session, PresenceKind.ENTERED)
+            # in the log before the welcome that tells the client it entered
+            await self.rooms.record(session, PresenceKind.ENTERED)
         self._bind(conn, session)
         log.info("session entered", role=str(who.role), **conn.bound)
         welcome = self._welcome(session, resume, hello.ref)

@@ -123,6 +123,14 @@ class Metrics:
             ["endpoint"],
             registry=r,
         )
+        self.presence_retries = Counter(
+            "vestibule_presence_retries",
+            "Presence log writes retried because the store could not be reached",
+            registry=r,
+        )
+        self.presence_backlog = Gauge(
+            "vestibule_presence_backlog", "Presence events waiting to be written", registry=r
+        )
         self.presence_events = Counter(
             "vestibule_presence_events", "Entries appended to team logs", ["topic"], registry=r
         )

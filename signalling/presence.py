@@ -1,8 +1,20 @@
 """The presence recorder: every presence event into its team's ordered log.
 
-``record`` is synchronous and only enqueues, so room logic never waits on the
-store; one writer task drains the queue in order, so a team's entries are
-appended (and published) in the order they happened on this node. For each
+``record`` is synchronous and only enqueues; one writer task drains the queue
+in order, so a team's entries are appended (and published) in the order they
+happened on this node. ``record`` returns a future that is done once the event
+is in the log: whoever tells a client that something happened (``welcome``,
+``admitted``, a ``left`` to the others) awaits it first, so nothing a client
+was told about is ever missing from the log.
+
+**Nothing is dropped.** A write that fails because the store cannot be reached
+is retried, with a backoff capped at ``RETRY_MAX``, until the store takes it
+(``vestibule_presence_retries_total`` counts the retries, the
+``vestibule_presence_backlog`` gauge shows what waits). Retrying an event is
+safe: the facts fold is idempotent and an entry already appended for one of
+its meetings is not appended again. The backlog is bounded: past
+``BACKLOG_LIMIT`` events, new work that would record more is refused
+``unavailable`` (:meth:`PresenceLog.check_capacity`) before anything is done. For each
 event about a meeting it folds the meeting's facts (rooms.status), keeps them
 beside the meeting, and appends a ``status_changed`` entry when the status
 moved.
@@ -33,7 +45,7 @@ from typing import Any
 
 import structlog
 
-from rooms.errors import NotFound
+from rooms.errors import NotFound, Unavailable
 from rooms.meeting import Meeting
 from rooms.presence import LogEntry, MeetingChange, PresenceEvent, PresenceKind
 from rooms.status import (
@@ -49,6 +61,7 @@ from signalling.bus import Bus
 from signalling.cache import RecordCache
 from signalling.clock import Clock
 from signalling.metrics import Metrics
+from signalling.outage import is_outage
 from signalling.settings import Settings
 from signalling.store.base import Store
 
@@ -61,7 +74,17 @@ LONGEST = timedelta(hours=8)
 #: the key under which the last logged status is kept beside a meeting's facts
 _STATUS_KEY = "status"
 
+#: first wait before retrying a write the store refused, doubled up to RETRY_MAX:
+#: a Redis restart or failover takes seconds, and a retry every 2 s at most finds
+#: it back promptly without hammering a store that is coming up
+RETRY_FIRST = 0.05
+RETRY_MAX = 2.0
+#: events waiting to be written past which new work is refused (bounded memory
+#: through a long outage: about 1 KB each, so tens of MB at most)
+BACKLOG_LIMIT = 50_000
+
 StatusListener = Callable[[Meeting, StatusDecision], None]
+_Item = tuple[PresenceEvent | None, "asyncio.Future[None] | None"]
 
 
 class PresenceLog:
@@ -75,7 +98,7 @@ class PresenceLog:
         self.clock = clock
         self.metrics = metrics
         self.settings = settings
-        self._queue: asyncio.Queue[PresenceEvent | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         #: meetings as recently read, shared with admission: a guest's hello just
         #: read the meeting its ENTERED event is about. Short-lived, because another
         #: node may change a meeting; this node's own changes replace the entry.
@@ -101,9 +124,24 @@ class PresenceLog:
 
     # -- the hub's side (synchronous) ------------------------------------------------
 
-    def record(self, event: PresenceEvent) -> None:
+    def record(self, event: PresenceEvent) -> asyncio.Future[None]:
+        """Queue ``event``; the future is done once it is in the log."""
+        stored = asyncio.get_running_loop().create_future()
         self._idle.clear()
-        self._queue.put_nowait(event)
+        self._queue.put_nowait((event, stored))
+        return stored
+
+    def written(self) -> asyncio.Future[None]:
+        """A future done once everything recorded so far is in the log."""
+        stored = asyncio.get_running_loop().create_future()
+        self._idle.clear()
+        self._queue.put_nowait((None, stored))
+        return stored
+
+    def check_capacity(self) -> None:
+        """Unavailable when the backlog of unwritten events is at its bound."""
+        if self._queue.qsize() >= BACKLOG_LIMIT:
+            raise Unavailable("presence cannot be recorded right now", retry_after=RETRY_MAX)
 
     def indicator(self, meeting_id: str | None) -> str:
         if meeting_id is None:
@@ -115,22 +153,48 @@ class PresenceLog:
 
     async def run(self) -> None:
         """Drain the queue forever (owned by the app's cleanup context)."""
+        backlog = self.metrics.presence_backlog
         while True:
-            event = await self._queue.get()
+            event, stored = await self._queue.get()
             try:
                 if event is not None:
-                    await self._write(event)
-            except Exception:  # one bad event must not stop the log for everyone
-                log.exception("presence event not recorded", team=event.team_id if event else None)
+                    await self._store(event)
             finally:
+                if stored is not None and not stored.done():
+                    stored.set_result(None)
+                backlog.set(self._queue.qsize())
                 if self._queue.empty():
                     self._idle.set()
+
+    async def _store(self, event: PresenceEvent) -> None:
+        """Write ``event``, retrying while the store cannot be reached."""
+        written: set[str | None] = set()
+        delay = RETRY_FIRST
+        while True:
+            try:
+                await self._write(event, written)
+                return
+            except Exception as exc:
+                if not is_outage(exc):
+                    # a fault of ours: trying again cannot help, and the log must go on
+                    log.exception("presence event not recorded", team=event.team_id)
+                    return
+                self.metrics.presence_retries.inc()
+                log.warning(
+                    "presence write failed; retrying",
+                    team=event.team_id,
+                    error=type(exc).__name__,
+                    retry_in=delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
 
     async def flush(self) -> None:
         """Wait until everything recorded so far is in the log."""
         await self._idle.wait()
 
-    async def _write(self, event: PresenceEvent) -> None:
+    async def _write(self, event: PresenceEvent, written: set[str | None]) -> None:
+        """Append ``event``'s entries, skipping those in ``written`` (a retry)."""
         meetings = await self._meetings_for(event)
         data: dict[str, Any] = {
             "participant": event.participant_id,
@@ -139,15 +203,19 @@ class PresenceLog:
             "detail": dict(event.detail),
         }
         if not meetings:
-            await self.append(event.team_id, event.at, "presence", str(event.kind), None, data)
+            if None not in written:
+                await self.append(event.team_id, event.at, "presence", str(event.kind), None, data)
+                written.add(None)
             return
         for meeting in meetings:
             facts = fold(await self._facts_of(meeting.id), event)
             self._facts[meeting.id] = facts
-            data = {**data, "indicator": str(guest_indicator(facts))}
-            await self.append(
-                event.team_id, event.at, "presence", str(event.kind), meeting.id, data
-            )
+            if meeting.id not in written:
+                data = {**data, "indicator": str(guest_indicator(facts))}
+                await self.append(
+                    event.team_id, event.at, "presence", str(event.kind), meeting.id, data
+                )
+                written.add(meeting.id)
             await self.refresh_status(meeting, event.at, persist=False)
             await self._persist(meeting.id)
 
@@ -217,7 +285,6 @@ class PresenceLog:
         facts = await self._facts_of(meeting.id)
         decision = meeting_status(meeting, facts, now, grace=self.settings.link_grace)
         old = self._status.get(meeting.id)
-        self._status[meeting.id] = decision.status
         for listener in self._status_listeners:
             listener(meeting, decision)
         if old == decision.status:
@@ -237,6 +304,8 @@ class PresenceLog:
                 meeting.id,
                 {"status": str(decision.status), "was": str(old), "host": meeting.host_id},
             )
+        # only now: a write that failed above is retried and must see the change again
+        self._status[meeting.id] = decision.status
         if persist:
             await self._persist(meeting.id)
         return decision.status

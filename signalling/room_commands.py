@@ -11,7 +11,7 @@ rooms/ (the lobby, rooms.access); errors are raised and the endpoint layer
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -122,11 +122,13 @@ class RoomCommands:
         if runtime is None or not session.joined:
             raise NotHost()
         lobby.require_host(runtime.state, session.pid)
+        self.recorder.check_capacity()
         return runtime
 
     async def join(self, session: Session) -> None:
         if session.joined:
             raise BadTransition("participant", "joined", "join")
+        self.recorder.check_capacity()
         runtime = self._runtime_for(session)
         who = session.who
         runtime.sessions[session.pid] = session
@@ -143,8 +145,9 @@ class RoomCommands:
         runtime = self.rooms.get(session.who.room.id)
         if runtime is None or session.pid not in runtime.in_call:
             raise Forbidden("you are not in the call")
+        self.recorder.check_capacity()
         kind = PresenceKind.CALL_CONNECTED if msg.state == "connected" else PresenceKind.CALL_FAILED
-        self.record(session, kind, peer=msg.peer)
+        self.record(session, kind, peer=msg.peer)  # no acknowledgement: nobody waits
 
     async def _deny(self, session: Session, msg: p.Deny) -> None:
         """Deny, and revoke the guest's credential: denied is final (the participant
@@ -253,10 +256,11 @@ class RoomCommands:
         rooms.update(self.rooms)
         return rooms
 
-    def record(self, session: Session, kind: PresenceKind, **detail: Any) -> None:
-        """Record a presence event about this session in its team's log."""
+    def record(self, session: Session, kind: PresenceKind, **detail: Any) -> Awaitable[None]:
+        """Record a presence event about this session in its team's log; the
+        awaitable is done once it is there."""
         who = session.who
-        self.recorder.record(
+        return self.recorder.record(
             PresenceEvent(
                 kind=kind,
                 team_id=who.team_id,
@@ -272,8 +276,7 @@ class RoomCommands:
     async def checked(self, session: Session, **detail: Any) -> None:
         """A media check ended: its verdict goes to the log, the hosts' queue view
         shows the new indicator."""
-        self.record(session, PresenceKind.CHECKED, **detail)
-        await self.recorder.flush()
+        await self.record(session, PresenceKind.CHECKED, **detail)
         runtime = self.rooms.get(session.who.room.id)
         if runtime is not None:
             await runtime.refresh_lobby_view()
@@ -296,7 +299,7 @@ class RoomCommands:
         if session.joined and runtime is not None and session.pid in runtime.state.people:
             await runtime.apply(lobby.Leave(session.pid), self.clock.now())
         else:
-            self.record(session, PresenceKind.LEFT)
+            await self.record(session, PresenceKind.LEFT)
         self.end(session, CloseReason.LEFT)
 
     def _expired(self, session: Session) -> None:

@@ -2,14 +2,15 @@
 
 Lobby decisions come from the pure ``rooms.lobby.apply``; this module only
 turns each decision's notices into wire messages, delivers them, and hands the
-decision's presence events to the recorder. Commands for one room are applied
-one at a time: ``apply`` is synchronous up to the state change, so two commands
-can never interleave their state updates.
+decision's presence events to the recorder, delivering once they are in the
+log. Commands for one room are applied one at a time: ``apply`` is synchronous
+up to the state change, so two commands can never interleave their state
+updates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from time import perf_counter
 from typing import Any, Protocol
@@ -32,9 +33,16 @@ INVITATION_TTL = timedelta(hours=1)
 class Recorder(Protocol):
     """Where presence events go (signalling.presence.PresenceLog)."""
 
-    def record(self, event: PresenceEvent) -> None: ...
+    def record(self, event: PresenceEvent) -> Awaitable[None]:
+        """Queue an event; the awaitable is done once it is in the log."""
+
+    def written(self) -> Awaitable[None]:
+        """Done once everything recorded so far is in the log."""
+
+    def check_capacity(self) -> None:
+        """Unavailable when no more events can be taken just now."""
+
     def indicator(self, meeting_id: str | None) -> str: ...
-    async def flush(self) -> None: ...
 
 
 def notice_body(payload: lobby.Payload, indicator: Callable[[str | None], str]) -> dict[str, Any]:
@@ -131,8 +139,12 @@ class RoomRuntime:
         decision = lobby.apply(self.state, command, now)
         self.state = decision.state
         self.in_call = frozenset(decision.state.call)
+        # Nobody is told before the log has it; and since the log is written in
+        # order, waiting for it also keeps each room's notices in command order.
+        stored = None
         for event in decision.presence:
-            self._recorder.record(event)
+            stored = self._recorder.record(event)
+        await (stored if stored is not None else self._recorder.written())
         for notice in decision.notices:
             target = self.sessions.get(notice.to)
             if target is None:

@@ -265,3 +265,13 @@ class DashboardState:
 
 def summary_of(snapshot: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return {m["id"]: (m["status"], m["indicator"]) for m in snapshot["meetings"]}
+
+
+async def leave(ws: ClientWebSocketResponse) -> None:
+    """Send ``leave`` and read until the server closes the socket: by then the
+    ``left`` is in the log (it is stored before the others are told)."""
+    await ws.send_json({"type": "leave"})
+    while True:
+        msg = await asyncio.wait_for(ws.receive(), WAIT)
+        if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING):
+            return

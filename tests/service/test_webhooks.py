@@ -14,7 +14,14 @@ from aiohttp.test_utils import TestServer
 from signalling.keys import METRICS, PRESENCE, WEBHOOKS
 from signalling.webhooks import EVENT_HEADER, SIGNATURE_HEADER
 
-from .dashboard_support import WAIT, ClientFactory, guest_enters, meeting_of, start_server
+from .dashboard_support import (
+    WAIT,
+    ClientFactory,
+    guest_enters,
+    leave,
+    meeting_of,
+    start_server,
+)
 
 SECRET = "webhook-secret-shared-with-the-receiver"
 
@@ -60,7 +67,7 @@ async def test_each_entry_is_posted_signed_with_its_event_id(
             webhook_secret=SECRET,
         )
         guest = await guest_enters(server, meeting_of(server.world, server.world.ada))
-        await guest.send_json({"type": "leave"})
+        await leave(guest)
         await server.app[PRESENCE].flush()
         await asyncio.wait_for(server.app[WEBHOOKS].idle(), WAIT)
         assert len(receiver.requests) >= 2
