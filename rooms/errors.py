@@ -67,6 +67,14 @@ class NotHost(Forbidden):
     default_message = "only a host of this room may do that"
 
 
+class ForeignOrigin(Forbidden):
+    """A browser page of another site tried to act with the staff session cookie
+    (the ``Origin`` rule, docs/protocol.md "Origin")."""
+
+    code = "foreign_origin"
+    default_message = "requests with the session cookie must come from this server's pages"
+
+
 class PlanLimit(Forbidden):
     code = "plan_limit"
 
@@ -122,6 +130,14 @@ class TooLarge(VestibuleError):
     default_message = "message too large"
 
 
+class UnsupportedMediaType(VestibuleError):
+    """A REST request body that is not ``application/json``."""
+
+    code = "unsupported_media_type"
+    http_status = 415
+    default_message = "the body must be application/json"
+
+
 class Busy(VestibuleError):
     code = "busy"
     http_status = 503
@@ -163,6 +179,7 @@ ALL_ERRORS: tuple[type[VestibuleError], ...] = (
     TokenInvalid,
     Forbidden,
     NotHost,
+    ForeignOrigin,
     PlanLimit,
     NotFound,
     Conflict,
@@ -170,6 +187,7 @@ ALL_ERRORS: tuple[type[VestibuleError], ...] = (
     RoomFull,
     RateLimited,
     TooLarge,
+    UnsupportedMediaType,
     Busy,
     Internal,
     Unavailable,

@@ -28,6 +28,10 @@ DURATION_MAX = timedelta(minutes=480)
 #: Proposed slots: "several" to choose from, and few enough to read on a phone.
 MIN_PROPOSED_SLOTS = 2
 MAX_PROPOSED_SLOTS = 10
+#: How far ahead a meeting may be booked, moved or proposed, unless the caller
+#: sets another bound: two years covers any follow-up a clinic plans, and a
+#: start beyond it is a typo (a year 2205 for 2025), never a wish.
+BOOKING_HORIZON = timedelta(days=731)
 #: A series holds at most a year of weekly meetings; every occurrence is a
 #: meeting with its own credential, so the bound also caps one request's writes.
 SERIES_LIMIT = 52
@@ -118,10 +122,12 @@ def create_meeting(
     new_id: Callable[[], str],
     *,
     series_id: str | None = None,
+    horizon: timedelta = BOOKING_HORIZON,
 ) -> MeetingResult:
-    """A new meeting: either at ``start`` (not in the past) or, with no start,
-    in planning with ``proposed_slots`` (2..10 distinct future times) for the
-    guest to choose from. ``duration`` defaults to the meeting type's.
+    """A new meeting: either at ``start`` (not in the past, nor further than
+    ``horizon`` ahead) or, with no start, in planning with ``proposed_slots``
+    (2..10 distinct future times within the horizon) for the guest to choose
+    from. ``duration`` defaults to the meeting type's.
 
     The host must be a member of ``team``; ``room`` and ``meeting_type`` must
     be the team's (NotFound otherwise: other teams' things are invisible); a
@@ -141,9 +147,9 @@ def create_meeting(
     if (start is None) == (not proposed_slots):
         raise Invalid("give either a start or proposed slots, not both")
     if start is not None:
-        _check_not_past(start, now, "start")
+        _check_bookable(start, now, "start", horizon)
     else:
-        slots = _check_slots(proposed_slots, now)
+        slots = _check_slots(proposed_slots, now, horizon)
     meeting = Meeting(
         id=new_id(),
         team_id=team.id,
@@ -228,16 +234,19 @@ def create_series(
     count: int | None,
     now: datetime,
     new_id: Callable[[], str],
+    *,
+    horizon: timedelta = BOOKING_HORIZON,
 ) -> tuple[Series, list[Meeting]]:
     """A recurring series and its occurrences, each its own meeting (checked as
-    create_meeting) sharing the series id. The caller issues one credential
-    per occurrence and stores them all in one transaction."""
+    create_meeting, so every occurrence lies within ``horizon``) sharing the
+    series id. The caller issues one credential per occurrence and stores them
+    all in one transaction."""
     starts = expand_series(start, frequency, until, count)
     series_id = new_id()
     meetings = [
         create_meeting(
             team, host, room, meeting_type, guest, description, occurrence, duration, (), now,
-            new_id, series_id=series_id,
+            new_id, series_id=series_id, horizon=horizon,
         )[0]
         for occurrence in starts
     ]  # fmt: skip
@@ -252,10 +261,16 @@ def create_series(
 
 
 def reschedule(
-    meeting: Meeting, new_start: datetime, now: datetime, *, duration: timedelta | None = None
+    meeting: Meeting,
+    new_start: datetime,
+    now: datetime,
+    *,
+    duration: timedelta | None = None,
+    horizon: timedelta = BOOKING_HORIZON,
 ) -> MeetingResult:
-    """The meeting moved to ``new_start`` (not in the past), optionally with a
-    new duration; a meeting in planning gets a fixed time this way.
+    """The meeting moved to ``new_start`` (not in the past, nor further than
+    ``horizon`` ahead), optionally with a new duration; a meeting in planning
+    gets a fixed time this way.
 
     Refused for a cancelled meeting or one that is already over. The caller
     then revokes the old credential and issues a new one in one step
@@ -264,7 +279,7 @@ def reschedule(
     check_aware(now, field="now")
     _check_not_cancelled(meeting)
     _check_not_over(meeting, now)
-    _check_not_past(new_start, now, "the new start")
+    _check_bookable(new_start, now, "the new start", horizon)
     moved = replace(
         meeting,
         start=new_start,
@@ -372,15 +387,20 @@ def _check_not_over(meeting: Meeting, now: datetime) -> None:
         raise Conflict("the meeting is over")
 
 
-def _check_not_past(when: datetime, now: datetime, field: str) -> None:
+def _check_bookable(when: datetime, now: datetime, field: str, horizon: timedelta) -> None:
+    """The one rule for a time a meeting may start at: not past, within the horizon."""
     check_aware(when, field=field)
     if when < now:
         raise Invalid(f"{field} is in the past")
+    if when - now > horizon:
+        raise Invalid(f"{field} is more than {horizon.days} days ahead")
 
 
-def _check_slots(proposed: Sequence[datetime], now: datetime) -> tuple[datetime, ...]:
+def _check_slots(
+    proposed: Sequence[datetime], now: datetime, horizon: timedelta
+) -> tuple[datetime, ...]:
     for slot in proposed:
-        check_aware(slot, field="proposed slot")
+        _check_bookable(slot, now, "proposed slot", horizon)
     slots = tuple(sorted(set(proposed)))
     if len(slots) != len(proposed):
         raise Invalid("proposed slots must differ")

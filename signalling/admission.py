@@ -72,11 +72,15 @@ class Admission:
         meetings: RecordCache[Meeting],
         invited: Callable[[str, str, datetime], bool],
         placement: Placement | None,
+        on_key_alarm: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.by_address = WindowLimiter(settings.key_attempts_per_address)
-        self.by_room = WindowLimiter(settings.key_attempts_per_room)
+        #: wrong keys per room per minute; reaching the threshold raises the alarm,
+        #: it never refuses anyone (signalling.throttle)
+        self.wrong_keys_by_room = WindowLimiter(settings.key_attempts_per_room)
+        self.on_key_alarm = on_key_alarm
         self.rooms: RecordCache[Room] = RecordCache()
         self.types: RecordCache[MeetingType] = RecordCache()
         #: the presence log's cache, shared on purpose: the ENTERED event that
@@ -156,7 +160,25 @@ class Admission:
     async def _guest_by_key(self, hello: Hello, address: str, now: datetime) -> Admitted:
         assert hello.guest_key is not None and hello.room is not None
         self.by_address.hit(address)
-        self.by_room.hit(hello.room)
+        try:
+            return await self._redeem_key(hello, now)
+        except TokenInvalid:
+            self._wrong_key(hello.room)
+            raise
+
+    def _wrong_key(self, slug: str) -> None:
+        """Count a wrong key for the room; once a minute's wrong keys reach the
+        threshold, raise the alarm (a metric and one warning line per window)."""
+        if self.wrong_keys_by_room.count(slug) == self.wrong_keys_by_room.limit:
+            self.on_key_alarm()
+            log.warning(
+                "guest keys guessed for one room",
+                room=slug[:64],
+                threshold=self.wrong_keys_by_room.limit,
+            )
+
+    async def _redeem_key(self, hello: Hello, now: datetime) -> Admitted:
+        assert hello.guest_key is not None and hello.room is not None
         room = await self.store.find_room_by_slug(hello.room)
         try:
             key = normalise_key(hello.guest_key)

@@ -53,7 +53,7 @@ from signalling.keys import (
     WEBHOOKS,
 )
 from signalling.metrics import Metrics
-from signalling.origin import OriginPolicy
+from signalling.origin import OriginPolicy, rest_guard
 from signalling.outage import error_for
 from signalling.presence import PresenceLog
 from signalling.room_commands import RoomCommands
@@ -129,7 +129,12 @@ def create_app(
         )
     rooms = RoomCommands(settings, store, clock, metrics, presence, leases, checks, tasks.spawn)
     admission = Admission(
-        store, settings, meetings=presence.meetings, invited=rooms.is_invited, placement=leases
+        store,
+        settings,
+        meetings=presence.meetings,
+        invited=rooms.is_invited,
+        placement=leases,
+        on_key_alarm=metrics.guest_key_alarms.inc,
     )
     handshake = Handshake(settings, store, clock, metrics, admission, rooms)
     hub = Hub(handshake, rooms)
@@ -147,7 +152,7 @@ def create_app(
 
     app = web.Application(
         client_max_size=1024 * 1024,
-        middlewares=[error_middleware, pages.security_headers(origins)],
+        middlewares=[error_middleware, pages.security_headers(origins), rest_guard(origins)],
     )
     app[SETTINGS] = settings
     app[STORE] = store

@@ -134,6 +134,11 @@ class Metrics:
         self.presence_events = Counter(
             "vestibule_presence_events", "Entries appended to team logs", ["topic"], registry=r
         )
+        self.guest_key_alarms = Counter(
+            "vestibule_guest_key_alarms",
+            "Minutes in which one room received key_attempts_per_room wrong guest keys",
+            registry=r,
+        )
         self.webhook_dead_letters = Counter(
             "vestibule_webhook_dead_letters",
             "Webhook deliveries given up after retries",

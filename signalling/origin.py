@@ -12,9 +12,20 @@ browser send. ``Origin: null`` (sandboxed frames, files) is never the server's.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from rooms.errors import ForeignOrigin
 from signalling.settings import Settings
+from signalling.staff_auth import COOKIE as SESSION_COOKIE
+
+#: methods that change something; GET, HEAD and OPTIONS never do
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def origin_of(url: str) -> str:
@@ -65,3 +76,33 @@ class OriginPolicy:
         base = origin_of(self._public) if self._public else f"http://{host or 'localhost'}"
         scheme, rest = base.split("://", 1)
         return ("wss" if scheme == "https" else "ws") + "://" + rest
+
+
+def rest_guard(policy: OriginPolicy) -> Middleware:
+    """Middleware: a request under ``/api`` that changes something and acts with
+    the session cookie (it carries the cookie and no ``Authorization`` header),
+    or logs in to get one, is refused with 403 ``foreign_origin`` before any
+    handler runs when its ``Origin`` is not the server's own. A request with a
+    Bearer credential, or with no staff credential at all (the guest's review,
+    which carries its own secret), is not covered: no other site can make a
+    browser attach a credential it does not hold."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if (
+            request.method in UNSAFE_METHODS
+            and request.path.startswith("/api/")
+            and _ambient(request)
+            and not policy.allows(request.headers.get("Origin"), request.host)
+        ):
+            raise ForeignOrigin()
+        return await handler(request)
+
+    return guard
+
+
+def _ambient(request: web.Request) -> bool:
+    """Whether the request acts with a credential the browser adds by itself."""
+    if "Authorization" in request.headers:
+        return False
+    return request.path == "/api/login" or SESSION_COOKIE in request.cookies

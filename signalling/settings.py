@@ -35,6 +35,9 @@ class Settings:
     secret: str = ""
     #: HS256 secret for staff JWTs from integrating systems (empty: JWTs refused)
     jwt_secret: str = ""
+    #: longest a staff JWT may live, in seconds: one whose ``exp`` is further ahead
+    #: than this (or further than this after its ``iat``) is refused
+    jwt_max_lifetime: int = 3600
     #: STUN/TURN for welcome; TURN credentials use the TURN REST API scheme
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
@@ -50,11 +53,16 @@ class Settings:
     rate: float = 100.0
     burst: int = 200
     send_queue: int = 256
+    # -- booking -----------------------------------------------------------------
+    #: how far ahead, in days, a meeting may be booked, moved or proposed (422 beyond)
+    booking_horizon_days: int = 731
     # -- guest credentials -----------------------------------------------------
     link_before_minutes: int = 15
     link_grace_minutes: int = 120
-    #: guest-key attempts per client address and per room, per minute
+    #: guest-key attempts per client address per minute (more are rate_limited)
     key_attempts_per_address: int = 10
+    #: wrong guest keys for one room within a minute that raise the alarm (the
+    #: metric vestibule_guest_key_alarms_total and a warning line); refuses nobody
     key_attempts_per_room: int = 30
     # -- presence log -----------------------------------------------------------
     log_retention: int = 10_000
@@ -75,6 +83,10 @@ class Settings:
     #: seed the demo organisation into an empty database
     demo: bool = False
     node_id: str = field(default_factory=lambda: "n" + secrets.token_hex(3))
+
+    @property
+    def booking_horizon(self) -> timedelta:
+        return timedelta(days=self.booking_horizon_days)
 
     @property
     def link_before(self) -> timedelta:

@@ -1,11 +1,14 @@
 """Staff credentials: session cookies, JWTs from integrating systems, API keys.
 
 The session cookie is itself a short JWT (HS256, PyJWT) signed with the
-server's secret: stateless, so any node can check it, HttpOnly and
-SameSite=Lax so page scripts and other sites cannot use it. A manager's
-"view as" is a claim in it (``act``). Integrating systems sign their own
-JWTs with the separate API secret. API keys are random, shown once, stored as
-SHA-256 digests.
+server's secret, so any node can check it, HttpOnly and SameSite=Lax so page
+scripts and other sites cannot use it. Each session has an id (``jti``); logout
+records it in the store as ended, and every check of a cookie asks the store, so
+a logged-out cookie is refused on every node at once. A manager's "view as" is a
+claim in it (``act``). Integrating systems sign their own JWTs with the separate
+API secret; those live at most ``jwt_max_lifetime`` seconds (an ``exp`` further
+ahead, or further than that after ``iat``, is refused). API keys are random,
+shown once, stored as SHA-256 digests.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -50,6 +53,7 @@ def issue_session(
         "iat": int(now.timestamp()),
         "exp": int((now + SESSION_TTL).timestamp()),
         "typ": "session",
+        "jti": secrets.token_urlsafe(16),
     }
     if acting_as:
         claims["act"] = acting_as
@@ -68,7 +72,9 @@ def set_session_cookie(response: web.StreamResponse, token: str, *, secure: bool
     )
 
 
-def _decode(token: str, secret: str, now: datetime, typ: str | None) -> dict[str, Any]:
+def _decode(
+    token: str, secret: str, now: datetime, typ: str | None, max_lifetime: float | None = None
+) -> dict[str, Any]:
     if not secret:
         raise TokenInvalid()
     try:
@@ -85,6 +91,12 @@ def _decode(token: str, secret: str, now: datetime, typ: str | None) -> dict[str
     exp = claims.get("exp")
     if not isinstance(exp, int | float) or exp <= now.timestamp():
         raise TokenInvalid()
+    if max_lifetime is not None:
+        iat = claims.get("iat")
+        if exp > now.timestamp() + max_lifetime:
+            raise TokenInvalid()
+        if iat is not None and (not isinstance(iat, int | float) or exp - iat > max_lifetime):
+            raise TokenInvalid()
     if typ is not None and claims.get("typ") != typ:
         raise TokenInvalid()
     if not isinstance(claims.get("sub"), str):
@@ -102,15 +114,41 @@ async def _principal(store: Store, claims: dict[str, Any], via: str) -> StaffPri
     return StaffPrincipal(account, team_id, via, acting_as=team_id if acting else None)
 
 
+def _session_claims(settings: Settings, token: str, now: datetime) -> dict[str, Any]:
+    claims = _decode(token, settings.secret, now, "session")
+    if not isinstance(claims.get("jti"), str):
+        raise TokenInvalid()
+    return claims
+
+
 async def from_session_cookie(
     store: Store, settings: Settings, token: str, now: datetime
 ) -> StaffPrincipal:
-    return await _principal(store, _decode(token, settings.secret, now, "session"), "cookie")
+    """The staff behind a session cookie; TokenInvalid if it is forged, expired or
+    was ended by logout (on any node)."""
+    claims = _session_claims(settings, token, now)
+    if await store.session_revoked(claims["jti"]):
+        raise TokenInvalid()
+    return await _principal(store, claims, "cookie")
+
+
+async def end_session(store: Store, settings: Settings, token: str, now: datetime) -> bool:
+    """Record the session of ``token`` as ended, so no node accepts it again.
+    False (and nothing recorded) when the token is not a valid session anyway."""
+    try:
+        claims = _session_claims(settings, token, now)
+    except TokenInvalid:
+        return False
+    until = datetime.fromtimestamp(claims["exp"], tz=UTC)
+    await store.revoke_session(claims["jti"], until, now)
+    return True
 
 
 async def from_jwt(store: Store, settings: Settings, token: str, now: datetime) -> StaffPrincipal:
-    """A staff JWT from an integrating system (HS256 with the API secret)."""
-    return await _principal(store, _decode(token, settings.jwt_secret, now, None), "jwt")
+    """A staff JWT from an integrating system (HS256 with the API secret), living
+    at most ``settings.jwt_max_lifetime`` seconds."""
+    claims = _decode(token, settings.jwt_secret, now, None, settings.jwt_max_lifetime)
+    return await _principal(store, claims, "jwt")
 
 
 def new_api_key() -> tuple[str, str]:

@@ -24,7 +24,7 @@ from signalling.api.body import read_json, text
 from signalling.api.render import room_json, staff_json, team_json
 from signalling.api.scope import audit, manager, now_of, staff
 from signalling.keys import LOGIN_LIMITER, SETTINGS, STORE
-from signalling.staff_auth import COOKIE, issue_session, set_session_cookie
+from signalling.staff_auth import COOKIE, end_session, issue_session, set_session_cookie
 
 log = structlog.get_logger("vestibule.api.auth")
 
@@ -74,10 +74,26 @@ async def login(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     """POST /api/logout: 204 and the cookie cleared, whether or not it was valid
-    (a stale cookie must be clearable too)."""
+    (a stale cookie must be clearable too). A valid session is recorded as ended
+    in the store, so its cookie is refused on every node from now on."""
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        app = request.app
+        if await end_session(app[STORE], app[SETTINGS], cookie, now_of(request)):
+            log.info("logout")
     response = web.Response(status=204)
     response.del_cookie(COOKIE, path="/")
     return response
+
+
+async def _replace_session(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    """Give the caller a new session cookie, ending the one it came with (so the
+    old cookie, copied elsewhere, does not outlive the switch)."""
+    app = request.app
+    old = request.cookies.get(COOKIE)
+    if old:
+        await end_session(app[STORE], app[SETTINGS], old, now_of(request))
+    set_session_cookie(response, token, secure=_secure(app))
 
 
 async def me(request: web.Request) -> web.Response:
@@ -135,7 +151,7 @@ async def view_as_start(request: web.Request) -> web.Response:
     now = now_of(request)
     response = web.json_response({"acting_as": team.id, "team": team_json(team)})
     token = issue_session(request.app[SETTINGS], account, now, acting_as=team.id)
-    set_session_cookie(response, token, secure=_secure(request.app))
+    await _replace_session(request, response, token)
     await audit(request, account, account.org_id, team.id, "view_as.start", team.id)
     return response
 
@@ -148,7 +164,7 @@ async def view_as_end(request: web.Request) -> web.Response:
     now = now_of(request)
     response = web.json_response({"acting_as": None, "team": None})
     token = issue_session(request.app[SETTINGS], account, now)
-    set_session_cookie(response, token, secure=_secure(request.app))
+    await _replace_session(request, response, token)
     if principal.acting_as is not None:
         team_id = principal.acting_as
         await audit(request, account, account.org_id, team_id, "view_as.end", team_id)

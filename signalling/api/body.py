@@ -15,18 +15,31 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from rooms.errors import BadMessage, Invalid
+from rooms.errors import BadMessage, Invalid, UnsupportedMediaType
 
 Body = Mapping[str, Any]
 
 
+def _is_json(content_type: str) -> bool:
+    """``application/json`` or a ``+json`` type such as ``application/merge-patch+json``."""
+    return content_type == "application/json" or (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    )
+
+
 async def read_json(request: web.Request, *, optional: bool = False) -> Body:
-    """The request's JSON object; an empty body counts as ``{}`` when ``optional``."""
+    """The request's JSON object; an empty body counts as ``{}`` when ``optional``.
+
+    A body of any other media type is refused (415 ``unsupported_media_type``): a
+    plain HTML form on another site can send ``text/plain`` or form data with the
+    browser's cookies, but not ``application/json`` without the server's consent."""
     raw = await request.read()
     if not raw.strip():
         if optional:
             return {}
         raise BadMessage("a JSON object body is required")
+    if not _is_json(request.content_type):
+        raise UnsupportedMediaType()
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -105,7 +118,10 @@ def parse_instant(value: str, name: str) -> datetime:
         raise Invalid(f"{name} must be an ISO 8601 date-time") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise Invalid(f"{name} must include a time zone")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past the end of the calendar
+        raise Invalid(f"{name} is out of range") from None
 
 
 def instant(body: Body, name: str, *, required: bool = False) -> datetime | None:
@@ -148,5 +164,10 @@ def query_bound(request: web.Request, name: str, *, end: bool) -> datetime | Non
         except ValueError:
             raise Invalid(f"{name} must be an ISO 8601 date or date-time") from None
         midnight = datetime.combine(day, time(0), tzinfo=UTC)
-        return midnight + timedelta(days=1) if end else midnight
+        if not end:
+            return midnight
+        try:
+            return midnight + timedelta(days=1)
+        except OverflowError:  # to=9999-12-31: nothing lies after it anyway
+            return datetime.max.replace(tzinfo=UTC)
     return parse_instant(raw, name)

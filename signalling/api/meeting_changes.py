@@ -36,7 +36,7 @@ from signalling.api.scope import (
     now_of,
     team_actor,
 )
-from signalling.keys import PRESENCE, STORE
+from signalling.keys import PRESENCE, SETTINGS, STORE
 
 
 def setup(app: web.Application) -> None:
@@ -100,7 +100,13 @@ async def reschedule_meeting(request: web.Request) -> web.Response:
     body = await read_json(request)
     start = required_instant(body, "start")
     now = now_of(request)
-    moved, change = reschedule(meeting, start, now, duration=seconds(body, "duration"))
+    moved, change = reschedule(
+        meeting,
+        start,
+        now,
+        duration=seconds(body, "duration"),
+        horizon=request.app[SETTINGS].booking_horizon,
+    )
     issued = issue(request, moved, now)
     store = request.app[STORE]
     await store.replace_credential(moved.id, issued.credential, now)

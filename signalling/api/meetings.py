@@ -182,11 +182,12 @@ async def create_meetings(request: web.Request) -> web.Response:
         _, meetings = create_series(
             actor.team, host, room, mtype, guest, description, start, duration, frequency,
             instant(repeat, "until"), integer(repeat, "count"), now, new_id,
+            horizon=request.app[SETTINGS].booking_horizon,
         )  # fmt: skip
     else:
         meeting, _ = create_meeting(
             actor.team, host, room, mtype, guest, description, start, duration, slots, now,
-            new_id,
+            new_id, horizon=request.app[SETTINGS].booking_horizon,
         )  # fmt: skip
         meetings = [meeting]
     issued = {m.id: issue(request, m, now) for m in meetings if m.start is not None}

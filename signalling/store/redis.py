@@ -585,6 +585,18 @@ class RedisStore:
     async def append_audit(self, entry: AuditEntry) -> None:
         await self._insert([entry])
 
+    # -- ended staff sessions ------------------------------------------------
+
+    async def revoke_session(self, session_id: str, until: datetime, now: datetime) -> None:
+        # The key expires when the cookie it names would have: Redis prunes it.
+        # Relative to ``now`` (the server's clock), not to Redis's own.
+        ttl_ms = (codec.micros(until) - codec.micros(now)) // 1000
+        if ttl_ms > 0:
+            await self._r.set(f"{self._p}revoked:{session_id}", b"1", px=ttl_ms)
+
+    async def session_revoked(self, session_id: str) -> bool:
+        return bool(await self._r.exists(f"{self._p}revoked:{session_id}"))
+
     async def list_audit(self, org_id: str, *, team_id: str | None = None) -> list[AuditEntry]:
         """Entries of the organisation (optionally of one team), by time then id."""
         ids: list[Any] = list(await self._r.zrange(self._idx("audit", org_id), 0, -1))

@@ -414,6 +414,22 @@ class SQLiteStore:
     async def append_audit(self, entry: AuditEntry) -> None:
         await self._add(entry)
 
+    # -- ended staff sessions ------------------------------------------------
+
+    async def revoke_session(self, session_id: str, until: datetime, now: datetime) -> None:
+        await self._fetch("DELETE FROM revoked_sessions WHERE until <= ?", (codec.micros(now),))
+        if until <= now:  # nothing can present an expired cookie: no record needed
+            return
+        await self._fetch(
+            "INSERT INTO revoked_sessions (id, until) VALUES (?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET until = max(until, excluded.until)",
+            (session_id, codec.micros(until)),
+        )
+
+    async def session_revoked(self, session_id: str) -> bool:
+        rows = await self._fetch("SELECT 1 FROM revoked_sessions WHERE id = ?", (session_id,))
+        return bool(rows)
+
     async def list_audit(self, org_id: str, *, team_id: str | None = None) -> list[AuditEntry]:
         """Entries of the organisation (optionally of one team), by time then id."""
         if team_id is None:

@@ -206,8 +206,19 @@ _V1: Migration = (
     """,
 )
 
+#: v2: staff sessions ended by logout before their cookie expires. A row lives
+#: until the cookie it names would have expired anyway (revoke_session prunes).
+_V2: Migration = (
+    """
+    CREATE TABLE revoked_sessions (
+        id TEXT PRIMARY KEY,
+        until INTEGER NOT NULL
+    ) WITHOUT ROWID
+    """,
+)
+
 #: every migration, oldest first; the schema version is len(MIGRATIONS)
-MIGRATIONS: tuple[Migration, ...] = (_V1,)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
 
 #: the version a fully migrated database is at
 LATEST_VERSION = len(MIGRATIONS)

@@ -158,3 +158,14 @@ async def test_audit_in_time_order_and_by_team(world: World) -> None:
     assert await store.list_audit("other-org") == []
     with pytest.raises(Conflict):
         await store.append_audit(early)
+
+
+async def test_an_ended_session_is_remembered_until_its_cookie_expires(store: Store) -> None:
+    assert not await store.session_revoked("sess-1")
+    await store.revoke_session("sess-1", NOW + timedelta(hours=12), NOW)
+    await store.revoke_session("sess-1", NOW + timedelta(hours=12), NOW)  # idempotent
+    assert await store.session_revoked("sess-1")
+    assert not await store.session_revoked("sess-2")
+    # one already expired needs no record: nothing can present it any more
+    await store.revoke_session("sess-3", NOW - timedelta(seconds=1), NOW)
+    assert not await store.session_revoked("sess-3")

@@ -259,6 +259,9 @@ class Api:
     ) -> Reply:
         """One request, its response checked against docs/openapi.yaml."""
         sent = dict(self.headers(role) if role is not None else {})
+        if data is not None:
+            # raw bodies are malformed JSON on purpose; say they are JSON
+            sent["Content-Type"] = "application/json"
         sent.update(headers or {})
         response = await self.client.request(method, path, headers=sent, json=json, data=data)
         raw = await response.read()

@@ -80,7 +80,9 @@ async def test_every_login_failure_is_the_same_401(api: Api, body: dict[str, Any
 
 
 async def test_login_with_a_malformed_body_is_bad_message(api: Api) -> None:
-    reply = await api.call("POST", "/api/login", data="not json")
+    reply = await api.call(
+        "POST", "/api/login", data="not json", headers={"Content-Type": "application/json"}
+    )
     assert (reply.status, reply.code) == (400, "bad_message")
 
 

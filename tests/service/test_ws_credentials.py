@@ -1,5 +1,5 @@
 """Guest credentials at hello: single use, rejoin, revocation, validity window,
-one uniform error, and throttled guest-key guessing."""
+one uniform error, throttled guest-key guessing per address and the alarm per room."""
 
 from __future__ import annotations
 
@@ -158,18 +158,28 @@ async def test_guest_key_guessing_is_throttled_per_address(make_world: Any) -> N
     await assert_served(world)
 
 
-async def test_guest_key_guessing_is_throttled_per_room(make_world: Any) -> None:
-    world = await make_world(key_attempts_per_room=3)
+async def test_wrong_keys_for_a_room_raise_the_alarm_and_lock_nobody_out(
+    make_world: Any,
+) -> None:
+    # Wrong keys from other clients must not cost a patient with the right key
+    # their way in: the room's threshold raises an alarm and refuses no one.
+    world = await make_world(key_attempts_per_address=100, key_attempts_per_room=3)
     room = world.room_of(ADA)
-    for _ in range(3):
+    assert await _alarms(world) == 0
+    for _ in range(5):
         await _refusal(world, {"guest_key": "WRNG-KEY1", "room": room})
-    # the right key, once the room's budget is spent, is throttled too
-    limited = await world.connect({"guest_key": world.meeting(0)["guest_key"], "room": room})
-    await refused(limited, "rate_limited")
-    # the address still has budget for another room
-    other = world.meeting(2)
-    welcome = await world.enter({"guest_key": other["guest_key"], "room": other["room"]})
-    assert welcome.welcome["meeting"] == other["id"]
+    assert await _alarms(world) == 1  # once per window, not once per wrong key
+    welcome = await world.enter({"guest_key": world.meeting(0)["guest_key"], "room": room})
+    assert welcome.welcome["meeting"] == world.meeting(0)["id"]
+    await assert_served(world)
+
+
+async def _alarms(world: World) -> float:
+    text = await (await world.client.get("/metrics")).text()
+    for line in text.splitlines():
+        if line.startswith("vestibule_guest_key_alarms_total "):
+            return float(line.split()[1])
+    raise AssertionError("vestibule_guest_key_alarms_total is not exported")
 
 
 async def test_default_key_budget_per_address(world: World) -> None:
