@@ -1,4 +1,4 @@
-"""Signalling latency while media checks run at capacity (DESIGN.md section 4: p99 <= 1.5x).
+"""Signalling latency while media checks run at capacity (target: p99 <= 1.5x without).
 
 One hub process, started with media checks on (one worker process per core, as a
 deployment runs it), carries relay pairs opened exactly as the relay benchmark opens
@@ -54,7 +54,7 @@ ALL = True
 #: what ``all --quick`` adds to the command line
 QUICK_ARGS = ("--quick",)
 
-#: relay p99 with checks at capacity over relay p99 without (DESIGN.md section 4)
+#: relay p99 with checks at capacity over relay p99 without (docs/benchmarks.md, "Targets")
 P99_RATIO_TARGET = 1.5
 #: lets every load process receive its call and sleep until the common start
 START_MARGIN_NS = 500_000_000

@@ -6,7 +6,7 @@ every pair on node A (a room lives on one node: docs/decisions.md; node B runs
 beside it). Both targets get the same offered load, paced (loads.paced: each A
 sends at a fixed rate, B answers each at once), far below either's maximum, so
 the latencies compare the paths and not how close each ran to saturation. The
-figure is node A's p50 minus the single process's (DESIGN.md section 4: at most
+figure is node A's p50 minus the single process's (docs/benchmarks.md, "Targets": at most
 1 ms); it is expected to be about 0, since relay never touches Redis when
 rooms are co-located.
 
@@ -56,7 +56,7 @@ from loadtest.targets import (
 
 #: the default Redis port: a developer's own Redis (or another run's) may live there
 SHARED_REDIS_PORT = 6379
-#: DESIGN.md section 4: cross-node relay p50 overhead over one process
+#: docs/benchmarks.md, "Targets": cross-node relay p50 overhead over one process
 P50_OVERHEAD_TARGET_MS = 1.0
 
 

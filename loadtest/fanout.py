@@ -1,6 +1,6 @@
 """Benchmark: one presence event to N subscribed dashboards (``/ws/dashboard``).
 
-Target (DESIGN.md section 4): p99 delivery latency <= 50 ms with 1,000 subscribers.
+Target (docs/benchmarks.md, "Targets"): p99 delivery latency <= 50 ms with 1,000 subscribers.
 
 Method. The server is the real app (``create_app``) run the way ``vestibule serve``
 runs it (uvloop, no access log) on a throwaway SQLite file, in its own process,
@@ -57,7 +57,7 @@ COMMAND = "fanout"
 #: ``python -m loadtest all --quick``: the same 1,000 subscribers, fewer events
 QUICK_ARGS = ("--events", "20")
 
-#: DESIGN.md section 4
+#: docs/benchmarks.md, "Targets"
 TARGET_P99_MS = 50.0
 #: events not counted: the first fills the feed's meeting -> host cache from the store
 WARMUP = 2

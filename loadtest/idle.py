@@ -8,7 +8,7 @@ are opened, VmRSS is read again once every connection is up, and the difference 
 divided by the connections opened in between. Then they are held for a while and
 counted again, so a server that drops them (or dies) shows.
 
-These machines cap a process at 20,000 open files (DESIGN.md section 4 asks for
+These machines cap a process at 20,000 open files (docs/benchmarks.md, "Targets" asks for
 >= 19,000); the clients are split across processes and every process, the servers
 included, raises its soft RLIMIT_NOFILE to the hard limit.
 """
@@ -29,7 +29,7 @@ from loadtest.joins import guest_hello
 from loadtest.targets import Server, bare_relay, hub
 from loadtest.wsclient import WsClient, WsError
 
-#: connections the hub must hold in one process (DESIGN.md section 4)
+#: connections the hub must hold in one process (docs/benchmarks.md, "Targets")
 IDLE_TARGET = 19_000
 #: clients per load process: well under the 20,000 open files a process may have
 PER_WORKER = 5_000

@@ -7,7 +7,7 @@ welcome) over the wall time from the first connect to the last welcome, and the
 latencies are reported both for hello -> welcome (the hub's work: token digest,
 atomic consumption, session) and for connect -> welcome (what a browser waits).
 Connections stay open until the end, so disconnect handling does not overlap the run.
-DESIGN.md section 4: >= 1,000 joins/s on SQLite, p99 reported.
+docs/benchmarks.md, "Targets": >= 1,000 joins/s on SQLite, p99 reported.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from loadtest.stats import Latency, merge
 from loadtest.targets import hub
 from loadtest.wsclient import WsClient, WsError
 
-#: joins/s the hub must sustain on SQLite (DESIGN.md section 4)
+#: joins/s the hub must sustain on SQLite (docs/benchmarks.md, "Targets")
 JOINS_TARGET = 1000.0
 #: how long one join may take before it counts as failed
 JOIN_TIMEOUT = 30.0

@@ -2,7 +2,7 @@
 
 One invocation measures the bare relay and then the hub with the same pairs, the same
 window and the same durations, and reports each figure as a ratio to the bare relay
-(DESIGN.md section 4: msgs/s >= 0.8x the floor, p99 at half load <= 2x the floor's).
+(docs/benchmarks.md, "Targets": msgs/s >= 0.8x the floor, p99 at half load <= 2x the floor's).
 Half load is half of the bare relay's measured maximum, for both targets, so their
 latencies are measured under the same offered load.
 """
@@ -22,9 +22,9 @@ from loadtest.pairs import BarePairSpec, HubPairSpec, PairSpec, open_pairs
 from loadtest.stats import Latency, merge, ratio
 from loadtest.targets import Server, bare_relay, hub
 
-#: relayed msgs/s must reach this share of the bare relay's (DESIGN.md section 4)
+#: relayed msgs/s must reach this share of the bare relay's (docs/benchmarks.md, "Targets")
 THROUGHPUT_TARGET = 0.8
-#: p99 at half load may be at most this multiple of the bare relay's (DESIGN.md section 4)
+#: p99 at half load may be at most this multiple of the bare relay's (docs/benchmarks.md, "Targets")
 LATENCY_TARGET = 2.0
 #: lets every worker receive its call and sleep until the common start
 START_MARGIN_NS = 500_000_000
@@ -89,7 +89,7 @@ def measure(
     """Open ``specs`` as pairs on ``server`` and run both loads on them.
 
     The paced phase runs at ``pace`` msgs/s when given (the floor's half maximum,
-    so both targets carry the same load: DESIGN.md's "p99 at half of maximum
+    so both targets carry the same load: the target's "p99 at half of maximum
     throughput" compares paths, not a faster target's heavier load), else at half
     of this target's own maximum."""
     workers = max(1, min(opts.workers, len(specs)))

@@ -23,7 +23,7 @@ development machines (shared 2-core VMs). Absolute figures on such machines are
 noisy, so each figure is also given as a ratio to a baseline measured in the same
 invocation: the bare relay (`loadtest/bare_relay.py`), a websocket relay on the same
 stack as the hub (aiohttp, orjson, uvloop, `send_frame`) with no authentication and
-no rules. The figures and their targets are in DESIGN.md section 4.
+no rules. The targets each figure is held to are listed under \"Targets\" below.
 
 Method:
 

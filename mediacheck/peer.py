@@ -61,7 +61,7 @@ TICK = 1.0
 
 @dataclass(frozen=True)
 class ProbeSettings:
-    """Time budget and ICE servers of one check (seconds; see issue 4's budget)."""
+    """Time budget and ICE servers of one check (seconds; docs/protocol.md, "Media check")."""
 
     ice_servers: tuple[Mapping[str, Any], ...] = ()
     connect_timeout: float = 10.0

@@ -2,7 +2,7 @@
 
 Checks must never slow signalling, so they run in worker *processes* (each with its
 own event loop and aiortc peers); the hub only relays the offer, the answer, progress
-and the result. Admission is bounded (issue 4): ``workers x per_worker`` checks run at
+and the result. Admission is bounded: ``workers x per_worker`` checks run at
 once, up to ``queue`` more wait for a slot (FIFO, at most ``hard_cap`` seconds), and
 anything beyond raises :class:`rooms.errors.Busy` with a ``retry_after`` at once:
 never an unbounded wait.
@@ -88,7 +88,7 @@ class MediaCheckSettings:
     start_timeout: float = 60.0
     log_level: int = logging.INFO
     #: workers run at this nice value: when the machine is short of CPU the kernel
-    #: serves signalling first (DESIGN.md: media checks must not stall signalling);
+    #: serves signalling first (media checks must not stall signalling: docs/architecture.md);
     #: a starved check measures fewer frames per second, which only warns below 15.
     niceness: int = 10
 

@@ -30,7 +30,7 @@ BLACK_LUMA_MAX = 20.0
 #: fakevideorenderer.cc: "Largest value observed is 34").
 BLACK_PEAK_LUMA_MAX = 48
 #: Below 5 frames per second the video is unusable (testrtc's camera test minimum,
-#: as issue 4 specifies).
+#: as docs/protocol.md, "Media check", says).
 FPS_FAIL = 5.0
 #: Max RMS below -60 dBFS over 20 ms frames: the microphone hears (almost) nothing.
 #: testrtc's microphone test reports low input below -60 dB (its lowVolumeThreshold).
@@ -51,7 +51,7 @@ RTT_WARN_MS = 300.0
 #: Video below 150 kbps is below OpenTok's lowest recommended tier (Vonage Video
 #: API "minimum bandwidth for video" 150 kbps); the picture will be blurry.
 VIDEO_KBPS_WARN = 150.0
-#: Below 15 fps motion looks choppy (issue 4's warning mark; 15 fps is the usual
+#: Below 15 fps motion looks choppy (the warning mark; 15 fps is the usual
 #: floor of the "smooth video" tiers in vendor quality guides).
 FPS_WARN = 15.0
 #: More than a third of frames frozen (identical to the one before): same > 1/3 rule

@@ -1,4 +1,4 @@
-"""Who may be where: the access rules of DESIGN.md section 1, as pure checks.
+"""Who may be where: the access rules of docs/domain.md, as pure checks.
 
 The server enforces these, never the page. Every refusal is a
 :class:`rooms.errors.Forbidden` (or its subclass :class:`NotHost`), with a

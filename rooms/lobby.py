@@ -5,7 +5,7 @@ A pure state machine: :func:`apply` takes a :class:`LobbyState`, a command and
 to people in the room, and the presence events to append to the team's log).
 The hub turns each notice into a wire message; nothing here does I/O.
 
-Rules (DESIGN.md section 1, "Access rules"):
+Rules (docs/domain.md, "Rooms and who may be where"):
 
 - Guests always wait. ``Arrive(guest)`` puts them at the back of the queue,
   even when a host is in the call; a host arriving does not let early guests

@@ -4,7 +4,7 @@ Everything that decides a participant's state lives in :data:`TRANSITIONS`,
 one table read by :func:`transition`. A move the table lacks raises
 :class:`rooms.errors.BadTransition` naming the state the participant was in.
 
-The rules the table encodes (DESIGN.md section 1, plus what real use needs):
+The rules the table encodes (docs/domain.md, plus what real use needs):
 
 - ``invited --enter--> entered``: the person said hello with a valid credential.
 - The media check is optional but recorded: ``entered``, ``checked`` and

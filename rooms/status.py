@@ -266,7 +266,7 @@ def facts_from(events: Iterable[PresenceEvent], facts: MeetingFacts | None = Non
 
 
 def guest_indicator(facts: MeetingFacts) -> GuestIndicator:
-    """The dashboard's four-symbol guest indicator (DESIGN.md section 1).
+    """The dashboard's four-symbol guest indicator (docs/domain.md).
 
     The latest check verdict wins: a guest who failed and then passed a retry
     shows green. A check result implies the guest entered.
@@ -283,9 +283,9 @@ def guest_indicator(facts: MeetingFacts) -> GuestIndicator:
 # -- meeting status ---------------------------------------------------------------
 
 #: A meeting is *over* at end + GRACE: until then a late guest may still come
-#: (the link stays valid until end + grace too, DESIGN.md "Guest credentials").
+#: (the link stays valid until end + grace too, docs/domain.md, "Guest credentials").
 DEFAULT_GRACE = timedelta(hours=2)
-#: "starting soon" begins this long before the start (DESIGN.md: "within the hour").
+#: "starting soon" begins this long before the start (docs/domain.md: "within the hour").
 DEFAULT_SOON = timedelta(hours=1)
 
 

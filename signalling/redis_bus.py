@@ -4,7 +4,7 @@ Every team has one channel, ``vst:team:<team_id>``; a log entry travels on it
 as msgpack, tagged with the id of the node that published it. A node hands
 its own entries to its own listeners directly (no round trip through Redis)
 and drops them when Redis echoes them back, so no listener ever sees an entry
-twice and a node never pays for decoding its own publications (DESIGN.md, "The
+twice and a node never pays for decoding its own publications (docs/architecture.md, "The
 hot path").
 
 **Unreliable on purpose.** Pub/sub delivers at most once: a node that is

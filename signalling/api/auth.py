@@ -29,7 +29,7 @@ from signalling.staff_auth import COOKIE, end_session, issue_session, set_sessio
 log = structlog.get_logger("vestibule.api.auth")
 
 #: Login attempts per client address per minute: a person mistyping a password
-#: needs a handful; 10 (the brief's figure) stops online guessing at 14,400/day.
+#: needs a handful; 10 stops online guessing at 14,400/day.
 LOGIN_ATTEMPTS_PER_MINUTE = 10
 
 

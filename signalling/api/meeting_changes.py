@@ -1,6 +1,6 @@
 """Changes to one meeting: confirm a slot, cancel, reschedule, reassign, summary.
 
-Who may do what (DESIGN.md section 1; the brief left the first rule to us):
+Who may do what (docs/domain.md; the first rule is our choice):
 
 - confirm, cancel, reschedule, reassign: any member of the meeting's team, an
   API key of the team, or a manager viewing as the team. Clinics share the

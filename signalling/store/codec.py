@@ -192,7 +192,7 @@ def from_row(cls: type[T], row: Mapping[str, Any]) -> T:
 
 
 def dump_json(value: Any) -> str:
-    """JSON text of plain or JSON-able data (orjson: 6-7x the stdlib, see DESIGN.md)."""
+    """JSON text of plain or JSON-able data (orjson: 6-7x the stdlib, see docs/architecture.md)."""
     return orjson.dumps(
         value, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME
     ).decode()

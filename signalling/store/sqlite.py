@@ -18,7 +18,7 @@ Pragmas, and why:
   only an OS crash or power loss may lose the last transactions (the WAL is
   synced at checkpoints). FULL would fsync on every commit: measured here,
   ~200 us per commit against ~24 us with NORMAL, on every presence event and
-  redemption (the joins/s figure, DESIGN.md section 4), to guard against power
+  redemption (the joins/s figure, docs/benchmarks.md, "Targets"), to guard against power
   loss that a telehealth session does not outlive anyway.
   tests/contract/test_sqlite_durability.py kills a writer with SIGKILL and
   checks that every commit it reported is there.

@@ -18,7 +18,7 @@ from playwright.sync_api import BrowserContext, Page, WebSocketRoute, expect
 
 pytestmark = pytest.mark.browser
 
-#: a media check has a hard cap of 15 s (DESIGN.md section 4); add the offer/answer
+#: a media check has a hard cap of 15 s (docs/benchmarks.md, "Targets"); add the offer/answer
 #: and worker start-up on a loaded 2-core machine
 CHECK_TIMEOUT = 40_000
 #: ICE on loopback connects in well under a second; DTLS and the first frames add a few

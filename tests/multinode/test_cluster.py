@@ -1,4 +1,4 @@
-"""Several hub processes sharing Redis (DESIGN.md section 2, docs/decisions.md).
+"""Several hub processes sharing Redis (docs/architecture.md, docs/decisions.md).
 
 Real redis-server, real ``vestibule serve --redis`` processes, real websockets.
 """

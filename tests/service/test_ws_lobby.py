@@ -1,4 +1,4 @@
-"""The lobby rules of DESIGN.md section 1, one by one, through real websockets."""
+"""The lobby rules of docs/domain.md, one by one, through real websockets."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 // The guest indicator (four symbols) and meeting status labels, shared by the
-// clinician's lobby panel and the meetings dashboard (DESIGN.md section 1).
+// clinician's lobby panel and the meetings dashboard (docs/domain.md).
 
 export const INDICATORS = {
   not_entered: { symbol: "?", text: "Not entered" },

@@ -9,7 +9,7 @@
 // in milliseconds; an unreachable STUN/TURN server can hold gathering for 10 s or more,
 // and the check peer is usually reachable through host or srflx candidates by then.
 const GATHER_TIMEOUT_MS = 4000;
-// The server caps a check at 15 s (DESIGN.md section 4); allow for the offer/answer
+// The server caps a check at 15 s (docs/benchmarks.md, "Targets"); allow for the offer/answer
 // round trip and a queue wait on top before declaring the check lost.
 const RESULT_TIMEOUT_MS = 25_000;
 // Automatic retries when every checking worker is busy (the server says when to retry).
