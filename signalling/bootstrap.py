@@ -125,7 +125,11 @@ def create_app(
     leases = None
     if settings.redis_url:
         leases = RoomLeases(
-            settings.redis_url, settings.node_id, settings.base_url, lambda: rooms.in_use()
+            settings.redis_url,
+            settings.node_id,
+            settings.base_url,
+            lambda: rooms.in_use(),
+            on_lost=lambda room_id, url: tasks.spawn(rooms.relocate(room_id, url)),
         )
     rooms = RoomCommands(settings, store, clock, metrics, presence, leases, checks, tasks.spawn)
     admission = Admission(

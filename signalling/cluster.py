@@ -18,12 +18,25 @@ finds the guest's room and claims it before redeeming anything.
 
 **Lease lifecycle** (one per room on this node)::
 
-    (none) --claim: SET NX PX--> held --renew every TTL/3 while people are here--> held
+    (none) --claim: SET NX PX, or take over from a dead owner--> held
+    held --renew every TTL/3 while people are here--> held
+    held --renewal finds the key gone (Redis restarted, lost it)--> held (re-claimed)
     held --room empty, or shutdown: compare-and-delete--> (none)
-    held --renewal finds another owner (this node stalled past the TTL)--> (none), logged
+    held --renewal or claim finds another owner--> (none): its people are sent there
 
-Nothing else moves a lease: a crashed node's leases simply expire after the
-TTL, and its rooms can then be claimed anywhere.
+**Liveness.** Every node keeps ``vst:node-alive:<node_id>`` alive with a short
+TTL (ALIVE_TTL), refreshed several times within it. A claim for a room whose
+owner's liveness key is gone takes the lease over at once, in the same atomic
+script, so the rooms of a crashed node are reachable again after ALIVE_TTL, not
+after the lease's TTL, and nobody is sent to a dead node meanwhile. Two nodes
+racing for a dead node's room: the script runs atomically, exactly one wins.
+
+**Never split.** A lease is given up only when another node actually holds it.
+When Redis loses the keys (a restart without persistence), a node that still
+has people in a room re-claims its lease at the next renewal. A node that finds
+another owner (it stalled past ALIVE_TTL and the room was taken over) sends its
+people there (``goaway`` ``room_elsewhere``) rather than keep a second copy of
+the room.
 """
 
 from __future__ import annotations
@@ -47,25 +60,46 @@ log = structlog.get_logger("vestibule.cluster")
 #: expires), so it is short; it must still ride out a stalled event loop or a Redis
 #: failover, which take seconds, not tens of seconds.
 LEASE_TTL = 10.0
+#: how long a node counts as alive after its last heartbeat; a claim for a room of
+#: a node silent for longer takes the room over. Refreshed every ALIVE_EVERY, so
+#: three beats in a row must fail (or the loop stall for 2 s) before it lapses.
+ALIVE_TTL = 2.0
+ALIVE_EVERY = 0.5
 #: a room claimed this recently is kept even with nobody in it yet: the claim comes
 #: before admission's store reads, and the session is registered only after them
 #: (milliseconds; a second leaves room for a slow store)
 CLAIM_GRACE = 1.0
 
-# Claim a room, or refresh our own claim, in one step; returns the owner's value.
+# Claim a room, refresh our own claim, or take over the lease of a node whose
+# liveness key has expired; in one atomic step. Returns the owner's value.
+# ARGV: our value, the lease TTL (ms), the liveness key prefix.
 _CLAIM = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return ARGV[1] end
 local owner = redis.call('GET', KEYS[1])
-if owner == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return owner
+if owner == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return owner
+end
+if owner then
+  local node = string.match(owner, '^([^|]*)')
+  if redis.call('EXISTS', ARGV[3] .. node) == 1 then return owner end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]
 """
 
-# Renew a lease only if it is still ours (1), else 0.
+# Renew a lease that is ours ("="), re-claim it if the key is gone ("+": Redis
+# lost it), else return the value of the node that holds it now.
 _RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local owner = redis.call('GET', KEYS[1])
+if owner == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return '='
 end
-return 0
+if not owner then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return '+'
+end
+return owner
 """
 
 # Release a lease only if it is still ours: never delete another node's.
@@ -80,6 +114,11 @@ def owner_key(room_id: str, prefix: str = "vst:") -> str:
     return f"{prefix}room-owner:{room_id}"
 
 
+def alive_key(node_id: str, prefix: str = "vst:") -> str:
+    """The Redis key that says a node is alive (expires ALIVE_TTL after its last beat)."""
+    return f"{prefix}node-alive:{node_id}"
+
+
 def owner_url(value: str) -> str:
     """The public URL in a lease value ``<node_id>|<url>``."""
     return value.split("|", 1)[1] if "|" in value else value
@@ -90,7 +129,8 @@ class RoomLeases:
 
     ``in_use`` returns the ids of the rooms this node has people in (sessions,
     attached or within their resume window, and live rooms); leases of other
-    rooms are released at the next pass.
+    rooms are released at the next pass. ``on_lost(room_id, url)`` is called when
+    another node (at ``url``) turns out to hold a room this node has people in.
     """
 
     def __init__(
@@ -103,9 +143,19 @@ class RoomLeases:
         ttl: float = LEASE_TTL,
         grace: float = CLAIM_GRACE,
         prefix: str = "vst:",
+        on_lost: Callable[[str, str], None] = lambda room_id, url: None,
+        alive_ttl: float = ALIVE_TTL,
+        alive_every: float = ALIVE_EVERY,
     ) -> None:
         self.url = url
         self.node_id = node_id
+        self.on_lost = on_lost
+        self.alive_key = alive_key(node_id, prefix)
+        self.alive_ttl_ms = int(alive_ttl * 1000)
+        self.alive_every = alive_every
+        self._alive_at = 0.0
+        #: the last pass failed (Redis unreachable): log the outage once, and its end
+        self._failing = False
         self.value = f"{node_id}|{public_url.rstrip('/')}"
         self.ttl_ms = int(ttl * 1000)
         #: a third of the TTL, so two renewals in a row may fail (a busy loop, a
@@ -127,8 +177,11 @@ class RoomLeases:
     async def claim(self, room_id: str) -> str | None:
         """None if this node owns the room (now, or already); else the owner's URL."""
         key = owner_key(room_id, self.prefix)
+        alive_prefix = f"{self.prefix}node-alive:"
         try:
-            raw = await self._script(_CLAIM)(keys=[key], args=[self.value, self.ttl_ms])
+            raw = await self._script(_CLAIM)(
+                keys=[key], args=[self.value, self.ttl_ms, alive_prefix]
+            )
         except RedisError as err:
             log.warning("room lease unavailable", room=room_id, error=str(err))
             raise Busy("rooms cannot be placed right now", retry_after=1) from None
@@ -138,9 +191,16 @@ class RoomLeases:
                 log.info("room lease", room=room_id, change="none -> held")
             self.held[room_id] = self._claimed[room_id] = time.monotonic()
             return None
-        self.held.pop(room_id, None)
-        self._claimed.pop(room_id, None)
+        self._lost(room_id, owner)
         return owner_url(owner)
+
+    def _lost(self, room_id: str, owner: str) -> None:
+        """Another node holds the room: forget the lease, and if it was ours, send
+        the people still here to that node (a room is never split)."""
+        self._claimed.pop(room_id, None)
+        if self.held.pop(room_id, None) is not None:
+            log.warning("room lease lost to another node", room=room_id, change="held -> none")
+            self.on_lost(room_id, owner_url(owner))
 
     def release_if_empty(self, room_id: str) -> None:
         """The room's last person left this node: release at once if still empty."""
@@ -155,18 +215,33 @@ class RoomLeases:
         self._scripts = {
             src: self._redis.register_script(src) for src in (_CLAIM, _RENEW, _RELEASE)
         }
+        # alive before the first claim: nobody may take over a room we just took
+        await self.beat()
+
+    async def beat(self) -> None:
+        """Say this node is alive for another ALIVE_TTL."""
+        await self._client().set(self.alive_key, self.value, px=self.alive_ttl_ms)
+        self._alive_at = time.monotonic()
 
     async def run(self) -> None:
-        """Renew and release leases forever (owned by the cleanup context)."""
+        """Beat, renew and release leases forever (owned by the cleanup context)."""
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.renew_every)
+                await asyncio.wait_for(self._wake.wait(), self.alive_every)
             self._wake.clear()
             try:
+                if time.monotonic() - self._alive_at >= self.alive_every * 0.9:
+                    await self.beat()
                 await self.tend()
-            except Exception:  # the task must outlive any one failed pass
+            except Exception as err:  # the task must outlive any one failed pass
                 # The next pass retries; a lease lives TTL = 3 renewal periods.
-                log.exception("room lease renewal failed")
+                if not self._failing:
+                    log.warning("room leases cannot be renewed", error=str(err))
+                self._failing = True
+            else:
+                if self._failing:
+                    log.info("room leases renewed again")
+                self._failing = False
 
     async def tend(self) -> None:
         """One pass: release the leases of rooms nobody is in, renew the rest."""
@@ -190,17 +265,20 @@ class RoomLeases:
             await renew(
                 keys=[owner_key(room_id, self.prefix)], args=[self.value, self.ttl_ms], client=pipe
             )
-        renewed = await pipe.execute()
-        for room_id, ok in zip(due, renewed, strict=True):
-            if ok:
+        answers = await pipe.execute()
+        for room_id, raw in zip(due, answers, strict=True):
+            answer = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if answer in ("=", "+"):
+                if answer == "+":
+                    log.info("room lease re-claimed", room=room_id, change="held -> held")
                 self.held[room_id] = now
-            elif self.held.pop(room_id, None) is not None:
-                self._claimed.pop(room_id, None)
-                log.warning("room lease lost to another node", room=room_id, change="held -> none")
+            else:
+                self._lost(room_id, answer)
 
     async def release_all(self) -> None:
-        """Release every lease this node holds (shutdown)."""
+        """Release every lease this node holds, and say it is gone (shutdown)."""
         await self._release(list(self.held))
+        await self._client().delete(self.alive_key)
 
     async def stop(self) -> None:
         if self._redis is not None:
@@ -226,8 +304,7 @@ class RoomLeases:
             self._claimed.pop(room_id, None)
             log.info("room lease", room=room_id, change="held -> none")
         for room_id in again:
-            if await self.claim(room_id) is not None:
-                log.warning("room lease lost to another node", room=room_id, change="held -> none")
+            await self.claim(room_id)  # another owner by now: claim() moves our people
 
     def _script(self, source: str) -> AsyncScript:
         if not self._scripts:

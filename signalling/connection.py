@@ -45,6 +45,7 @@ class CloseReason(enum.StrEnum):
     FLOOD = "rate_limited"
     REPLACED = "replaced"
     TIMEOUT = "timeout"
+    ROOM_ELSEWHERE = "room_elsewhere"
 
 
 class TokenBucket:

@@ -281,7 +281,23 @@ class RoomCommands:
         if runtime is not None:
             await runtime.refresh_lobby_view()
 
-    def end(self, session: Session, reason: str) -> None:
+    async def relocate(self, room_id: str, url: str) -> None:
+        """Another node holds this room now (this one stalled, or Redis lost the
+        lease and another node claimed it first): everyone here is sent there,
+        so the room is never split between two nodes."""
+        moving = [s for s in self.sessions.by_pid.values() if s.who.room.id == room_id]
+        goaway = {"type": "goaway", "reason": "room_elsewhere", "url": url, "reconnect_after": 0}
+        log.warning("room moved to another node", room=room_id, people=len(moving))
+        for session in moving:
+            if session.conn is not None:
+                await session.conn.send(goaway)
+            await self.record(session, PresenceKind.LEFT)
+            self.end(session, CloseReason.ROOM_ELSEWHERE, CloseCode.TRY_AGAIN_LATER)
+        runtime = self.rooms.pop(room_id, None)
+        if runtime is not None:
+            self.metrics.rooms.set(len(self.rooms))
+
+    def end(self, session: Session, reason: str, code: CloseCode = CloseCode.NORMAL) -> None:
         """The participant is gone for good: forget them, close their socket."""
         self.sessions.remove(session)
         self.metrics.sessions.set(len(self.sessions))
@@ -292,7 +308,7 @@ class RoomCommands:
             runtime.sessions.pop(session.pid, None)
             self._forget_if_empty(runtime)
         if session.conn is not None:
-            session.conn.close_soon(CloseCode.NORMAL, reason)
+            session.conn.close_soon(code, reason)
 
     async def leave(self, session: Session) -> None:
         runtime = self.rooms.get(session.who.room.id)

@@ -150,3 +150,42 @@ async def test_a_node_that_stops_releases_its_rooms(
         assert welcome["type"] == "welcome", welcome
         assert hops == []
         await host_b.close()
+
+
+async def test_a_killed_owners_room_is_taken_over_before_its_lease_expires(
+    cluster: Cluster, fresh_node: Node, nodes: list[Node], own_team: dict[str, Any]
+) -> None:
+    """SIGKILL leaves the lease in Redis for its whole TTL; the owner's liveness
+    key lapses within seconds, and the next hello anywhere takes the room over
+    instead of being sent to the dead node until the lease expires."""
+    a, b = fresh_node, nodes[0]
+    room = own_team["rooms"][0]
+    staff = {"jwt": cluster.mint_jwt(room["host_id"]), "room": room["slug"]}
+    leases = aioredis.Redis.from_url(cluster.redis_url, decode_responses=True)
+    try:
+        async with aiohttp.ClientSession() as http:
+            host, _ = await _host_in_room(http, cluster, a, room)
+            owned = [
+                k async for k in leases.scan_iter("vst:room-owner:*")
+                if str(await leases.get(k)).endswith(f"|{a.url}")
+            ]  # fmt: skip
+            assert len(owned) == 1, owned
+            key = owned[0]
+            a.process.kill()
+            a.process.wait(10)
+            expires = asyncio.get_running_loop().time() + (await leases.pttl(key)) / 1000
+            await host.close()
+            attempts = 0
+            while True:
+                attempts += 1
+                assert asyncio.get_running_loop().time() < expires, (
+                    f"still sent to the dead node after {attempts} hellos"
+                )
+                peer, first, _ = await hello(http, b.ws, staff, follow=False)
+                await peer.close()
+                if first["type"] == "welcome":
+                    break
+                assert (first["type"], first.get("url")) == ("goaway", a.url), first
+            assert str(await leases.get(key)).endswith(f"|{b.url}")
+    finally:
+        await leases.aclose()

@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 
-from signalling.cluster import RoomLeases, owner_key
+from signalling.cluster import RoomLeases, alive_key, owner_key
 
 pytestmark = pytest.mark.multinode
 
 
 class Node:
-    """A node's leases and the rooms it says it has people in."""
+    """A node's leases, the rooms it says it has people in, and the rooms it was
+    told another node holds (room id -> that node's URL)."""
 
     def __init__(self, url: str, name: str, prefix: str) -> None:
         self.people_in: set[str] = set()
         self.public = f"http://{name}.test:8080"
+        self.moved: dict[str, str] = {}
         self.leases = RoomLeases(
-            url, name, self.public, lambda: set(self.people_in), grace=0.0, prefix=prefix
+            url,
+            name,
+            self.public,
+            lambda: set(self.people_in),
+            grace=0.0,
+            prefix=prefix,
+            on_lost=self.moved.__setitem__,
         )
 
 
@@ -44,6 +53,16 @@ async def pair(redis_server: str, prefix: str) -> AsyncIterator[tuple[Node, Node
     yield a, b
     await a.leases.stop()
     await b.leases.stop()
+
+
+@pytest.fixture
+async def trio(redis_server: str, prefix: str) -> AsyncIterator[tuple[Node, Node, Node]]:
+    nodes = tuple(Node(redis_server, name, prefix) for name in ("a", "b", "c"))
+    for node in nodes:
+        await node.leases.start()
+    yield nodes  # type: ignore[misc]
+    for node in nodes:
+        await node.leases.stop()
 
 
 async def test_the_first_claim_wins_and_the_others_are_sent_there(
@@ -77,9 +96,75 @@ async def test_a_node_never_deletes_a_lease_it_lost(
 ) -> None:
     a, b = pair
     assert await a.leases.claim("r1") is None
-    # a stalled past its TTL and b took the room meanwhile
-    await redis_client.delete(owner_key("r1", prefix))
+    # a stalled past its liveness and b took the room meanwhile
+    await redis_client.delete(alive_key("a", prefix))
     assert await b.leases.claim("r1") is None
     await a.leases.release_all()
     assert await redis_client.get(owner_key("r1", prefix)) == f"b|{b.public}"
     assert await a.leases.claim("r1") == b.public
+
+
+async def test_a_live_owner_keeps_its_room_and_a_dead_ones_is_taken_over_at_once(
+    pair: tuple[Node, Node], redis_client: aioredis.Redis, prefix: str
+) -> None:
+    a, b = pair
+    assert await a.leases.claim("r1") is None
+    assert 0 < await redis_client.pttl(alive_key("a", prefix)) <= 2_000
+    assert await b.leases.claim("r1") == a.public  # a is alive: b sends people there
+    # a dies: its liveness key lapses long before its lease would
+    await redis_client.delete(alive_key("a", prefix))
+    assert await redis_client.exists(owner_key("r1", prefix)) == 1
+    assert await b.leases.claim("r1") is None
+    assert await redis_client.get(owner_key("r1", prefix)) == f"b|{b.public}"
+
+
+async def test_two_nodes_racing_for_a_dead_nodes_room_exactly_one_wins(
+    trio: tuple[Node, Node, Node], redis_client: aioredis.Redis, prefix: str
+) -> None:
+    a, b, c = trio
+    rooms = [f"r{n}" for n in range(20)]
+    for room in rooms:
+        assert await a.leases.claim(room) is None
+    await redis_client.delete(alive_key("a", prefix))
+    for room in rooms:
+        won_b, won_c = await asyncio.gather(b.leases.claim(room), c.leases.claim(room))
+        assert (won_b is None) != (won_c is None), room
+        winner = b if won_b is None else c
+        assert (won_c if winner is b else won_b) == winner.public
+        assert (
+            await redis_client.get(owner_key(room, prefix))
+            == f"{winner.leases.node_id}|{winner.public}"
+        )
+
+
+async def test_a_lease_that_redis_lost_is_claimed_again_not_dropped(
+    pair: tuple[Node, Node], redis_client: aioredis.Redis, prefix: str
+) -> None:
+    a, b = pair
+    assert await a.leases.claim("r1") is None
+    a.people_in = {"r1"}
+    # Redis restarted without persistence: every key is gone
+    await redis_client.delete(owner_key("r1", prefix), alive_key("a", prefix))
+    a.leases.held["r1"] = 0.0  # due for renewal
+    await a.leases.beat()
+    await a.leases.tend()
+    assert set(a.leases.held) == {"r1"}
+    assert a.moved == {}
+    assert await redis_client.get(owner_key("r1", prefix)) == f"a|{a.public}"
+    assert await b.leases.claim("r1") == a.public  # no split: b sends people to a
+
+
+async def test_a_node_that_finds_its_room_taken_sends_its_people_there(
+    pair: tuple[Node, Node], redis_client: aioredis.Redis, prefix: str
+) -> None:
+    a, b = pair
+    assert await a.leases.claim("r1") is None
+    a.people_in = {"r1"}
+    # a stalled past its liveness; b took the room over
+    await redis_client.delete(alive_key("a", prefix))
+    assert await b.leases.claim("r1") is None
+    a.leases.held["r1"] = 0.0
+    await a.leases.tend()
+    assert a.moved == {"r1": b.public}
+    assert "r1" not in a.leases.held
+    assert await redis_client.get(owner_key("r1", prefix)) == f"b|{b.public}"

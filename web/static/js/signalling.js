@@ -38,6 +38,9 @@ export class Signalling {
    */
   constructor({ path, hello, resumeKey = "" }) {
     this.url = wsUrl(path);
+    // Where this page started: a node that sent us elsewhere may die, and then the
+    // way back in is through the address we came from (the load balancer).
+    this.homeUrl = this.url;
     this.freshHello = hello;
     this.resumeKey = resumeKey;
     this.state = "idle";
@@ -223,6 +226,11 @@ export class Signalling {
     }
     const resumeFailed = this.resumeFailed;
     this.resumeFailed = false;
+    if (code === 1006 && this.url !== this.homeUrl) {
+      // The node we were sent to is unreachable (it may have died): start over from
+      // home, where the room's new owner is known.
+      this.url = this.homeUrl;
+    }
     this.setState("reconnecting");
     let delay;
     if (resumeFailed) {
