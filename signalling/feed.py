@@ -18,6 +18,13 @@ header included, is the same bytes for every subscriber of an encoding: it is
 built once, and the fan-out is a plain loop of ``transport.write`` calls with
 no coroutine, await or encoding per subscriber (docs/benchmarks.md "fanout").
 
+**Nothing missed, provably.** A subscriber receives only the entries its scope
+includes, so the seqs it sees have gaps. Whenever the feed has handled entries
+a subscriber was not sent (at the end of a burst, and when a catch-up goes
+live), it sends ``{"type":"watermark","seq":N}``: every entry up to N that the
+scope includes has been sent. A client that saw seq a, then the watermark N,
+knows that nothing in (a, N] was its to see.
+
 **Backpressure.** A subscriber that stops reading is closed 1013
 ``slow_consumer`` when its held queue passes its bound or its transport's write
 buffer passes ``Connection.max_buffer``; it resumes with ``since``.
@@ -107,6 +114,7 @@ class Subscriber:
         "hosts",
         "last",
         "live",
+        "told",
     )
 
     def __init__(self, conn: Connection, feed: TeamFeed, hosts: frozenset[str], held_limit: int):
@@ -116,6 +124,9 @@ class Subscriber:
         self.held_limit = held_limit
         #: the highest seq handled (sent, or skipped as out of scope)
         self.last = 0
+        #: the highest seq the client has been told of (an entry, a snapshot or a
+        #: watermark); a watermark is due when ``last`` is past it
+        self.told = 0
         self.live = False
         #: False once unsubscribed: a catch-up still running for it stops
         self.active = True
@@ -143,7 +154,22 @@ class Subscriber:
     def _deliver(self, out: Outgoing) -> None:
         self.last = out.entry.seq
         if out.body is not None and not self.hosts.isdisjoint(out.hosts) and self.write(out):
+            self.told = self.last
             self.feed.dashboard.metrics.messages_out.counts[out.kind] += 1
+
+    def mark(self) -> None:
+        """Tell the client everything up to ``last`` in its scope has been sent,
+        if entries it was not sent came after the last thing it was told."""
+        if self.last <= self.told:
+            return
+        conn = self.conn
+        transport = conn.transport
+        if conn.closed or conn.ws.closed or transport is None or transport.is_closing():
+            return
+        self.told = self.last
+        body = {"type": "watermark", "seq": self.last}
+        conn.write_frame(ws_frame(p.encode(body, binary=conn.binary), binary=conn.binary))
+        self.feed.dashboard.metrics.messages_out.counts["watermark"] += 1
 
     def write(self, out: Outgoing) -> bool:
         """Write the entry's frame now; False (and unsubscribed) if the socket is gone
@@ -171,7 +197,7 @@ class Subscriber:
         if since is None or since < low - 1 or since > high:
             await self._fresh(high, ref)
         else:
-            self.last = since
+            self.last = self.told = since
             body: dict[str, Any] = {"type": "snapshot", "seq": since, "fresh": False}
             body["meetings"] = []
             if ref is not None:
@@ -184,7 +210,7 @@ class Subscriber:
         appended meanwhile is sent again rather than missed: entries set state,
         so applying one twice is harmless)."""
         meetings = await self.feed.dashboard.snapshot(self.feed, self.hosts)
-        self.last = high
+        self.last = self.told = high
         body: dict[str, Any] = {"type": "snapshot", "seq": high, "fresh": True}
         body["meetings"] = meetings
         if ref is not None:
@@ -210,6 +236,7 @@ class Subscriber:
                     self._deliver(out)
             if not self.held:
                 self.live = True  # no await since the check: nothing slips between
+                self.mark()
                 return
             # the oldest held entry is ahead of us: the store has what lies between
 
@@ -252,6 +279,9 @@ class TeamFeed:
                     # a fan-out to 1,000 sockets holds the loop ~10 ms (docs/benchmarks.md
                     # "fanout"): let other connections in between two, not after a burst
                     await asyncio.sleep(0)
+            for sub in list(self.subscribers):
+                if sub.live:
+                    sub.mark()
             self.idle.set()
 
     def fan_out(self, out: Outgoing) -> None:
@@ -272,6 +302,7 @@ class TeamFeed:
             else:
                 sub.last = seq
                 if visible and not sub.hosts.isdisjoint(hosts) and sub.write(out):
+                    sub.told = seq
                     sent += 1
         if sent:
             self.dashboard.metrics.messages_out.counts[out.kind] += sent

@@ -341,6 +341,7 @@ SERVER_TYPES = frozenset(
         "mediacheck.progress",
         "mediacheck.result",
         "snapshot",
+        "watermark",
         "meeting",
         "presence",
     }

@@ -245,6 +245,8 @@ class DashboardState:
             return
         assert body["seq"] > self.last, f"seq went backwards or repeated: {body} after {self.last}"
         self.last = body["seq"]
+        if kind == "watermark":  # nothing more in scope up to here
+            return
         meeting = self.meetings.get(body["meeting"])
         if kind == "presence":
             if meeting is not None:

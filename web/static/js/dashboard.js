@@ -125,6 +125,13 @@ function subscribe() {
   });
   socket.on("presence", applyEvent);
   socket.on("meeting", applyEvent);
+  // Everything up to this seq in our scope has been sent: resubscribe from here.
+  socket.on("watermark", (msg) => {
+    if (typeof msg.seq === "number" && (lastSeq === null || msg.seq > lastSeq)) {
+      lastSeq = msg.seq;
+      document.body.dataset.seq = String(lastSeq);
+    }
+  });
   socket.on("state", (state) => {
     if (state === "reconnecting") {
       document.body.dataset.live = "false";
