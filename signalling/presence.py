@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
@@ -69,6 +70,13 @@ log = structlog.get_logger("vestibule.presence")
 
 #: how long a meeting read from the store is reused (see PresenceLog.meetings)
 MEETING_TTL = 2.0
+#: a meeting's facts as this node last read or wrote them are trusted this long;
+#: another node may have folded events into them since (a REST change, a room
+#: that moved), so past it they are read again before the next fold
+FACTS_TTL = 2.0
+#: meetings whose facts and status this node keeps in memory; the least recently
+#: used go first (the store has them all)
+FACTS_MAX = 20_000
 #: longest meeting the room lookup considers (meeting types cap duration at 8 h)
 LONGEST = timedelta(hours=8)
 #: the key under which the last logged status is kept beside a meeting's facts
@@ -105,6 +113,8 @@ class PresenceLog:
         self.meetings: RecordCache[Meeting] = RecordCache(ttl=MEETING_TTL)
         self._facts: dict[str, MeetingFacts] = {}
         self._status: dict[str, MeetingStatus] = {}
+        #: when this node's copy of a meeting's facts was last in step with the store
+        self._synced: dict[str, float] = {}
         self._idle = asyncio.Event()
         self._idle.set()
         self._appended: dict[str, int] = {}
@@ -208,8 +218,10 @@ class PresenceLog:
                 written.add(None)
             return
         for meeting in meetings:
+            # folded from a copy fresh from the store (or this node's own last
+            # write), and persisted below: in step with the store
             facts = fold(await self._facts_of(meeting.id), event)
-            self._facts[meeting.id] = facts
+            self._remember(meeting.id, facts, time.monotonic())
             if meeting.id not in written:
                 data = {**data, "indicator": str(guest_indicator(facts))}
                 await self.append(
@@ -251,17 +263,34 @@ class PresenceLog:
         ]
 
     async def _facts_of(self, meeting_id: str) -> MeetingFacts:
+        """The meeting's facts: this node's copy while it is fresh (FACTS_TTL),
+        else as stored (with the last logged status), which another node may
+        have moved on."""
         facts = self._facts.get(meeting_id)
-        if facts is None:
+        now = time.monotonic()
+        if facts is None or now - self._synced.get(meeting_id, 0.0) > FACTS_TTL:
             stored = await self.store.get_meeting_facts(meeting_id)
             facts = MeetingFacts.from_dict(stored) if stored else MeetingFacts()
-            self._facts[meeting_id] = facts
+            self._remember(meeting_id, facts, now)
             status = stored.get(_STATUS_KEY) if stored else None
-            if meeting_id not in self._status and isinstance(status, str):
+            if isinstance(status, str):
                 # an unknown value (a newer version wrote it) is recomputed instead
                 with contextlib.suppress(ValueError):
                     self._status[meeting_id] = MeetingStatus(status)
         return facts
+
+    def _remember(self, meeting_id: str, facts: MeetingFacts, synced: float | None) -> None:
+        """Keep ``facts`` as the meeting's, most recently used; forget the least
+        recently used meeting past FACTS_MAX (the store keeps it)."""
+        self._facts.pop(meeting_id, None)
+        self._facts[meeting_id] = facts
+        if synced is not None:
+            self._synced[meeting_id] = synced
+        while len(self._facts) > FACTS_MAX:
+            oldest = next(iter(self._facts))
+            del self._facts[oldest]
+            self._status.pop(oldest, None)
+            self._synced.pop(oldest, None)
 
     async def _persist(self, meeting_id: str) -> None:
         """Keep the meeting's facts and last logged status beside it in the store."""
@@ -271,6 +300,7 @@ class PresenceLog:
         if status is not None:
             stored[_STATUS_KEY] = str(status)
         await self.store.put_meeting_facts(meeting_id, stored)
+        self._synced[meeting_id] = time.monotonic()
 
     async def refresh_status(
         self, meeting: Meeting, now: datetime, *, persist: bool = True
