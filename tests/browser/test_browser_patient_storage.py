@@ -164,6 +164,15 @@ def test_guest_key_visit_lives_in_the_tab_only(
     key = meeting["guest_key"].replace("-", "")
     assert_nothing_kept(page, key, meeting["guest_key"], rejoin, "Jamie Key")
 
+    # Left by mistake: "Rejoin" on this page comes back (the check had passed)...
+    page.get_by_role("button", name="Rejoin").click()
+    expect(page.locator("body")).to_have_attribute("data-step", "waiting")
+    assert visit(page)["rejoin"] == rejoin
+    # ...and leaving again forgets it again.
+    page.get_by_role("button", name="Leave the waiting room").click()
+    expect(page.get_by_role("heading", name="You have left")).to_be_visible()
+    assert_nothing_kept(page, key, meeting["guest_key"], rejoin, "Jamie Key")
+
     page.reload()
     expect(page.get_by_role("heading", name="Enter your guest key")).to_be_visible()
     expect(page.locator("#status")).to_have_text("")
