@@ -47,7 +47,7 @@ function loadVisit() {
 }
 
 function saveVisit(fields) {
-  sessionStorage.setItem(VISIT, JSON.stringify({ ...(loadVisit() || {}), ...fields }));
+  sessionStorage.setItem(VISIT, JSON.stringify(fields));
 }
 
 function forgetVisit() {
@@ -74,7 +74,7 @@ export function takeLinkToken() {
   if (fromPath) {
     const visit = loadVisit();
     // Another link opened in this tab starts afresh.
-    if (!visit || visit.mode !== "link" || visit.token !== fromPath) {
+    if (visit?.mode !== "link" || visit.token !== fromPath) {
       forgetVisit();
       saveVisit({ mode: "link", token: fromPath });
     }
@@ -83,14 +83,6 @@ export function takeLinkToken() {
   }
   const visit = loadVisit();
   return visit?.mode === "link" && typeof visit.token === "string" ? visit.token : "";
-}
-
-/** This tab's visit for `credential`, if it is the one stored. */
-function visitOf(credential) {
-  const visit = loadVisit();
-  if (!visit) return null;
-  if (credential.mode === "link") return visit.mode === "link" && visit.token === credential.token ? visit : null;
-  return visit.mode === "key" && visit.room === credential.room && visit.guestKey ? visit : null;
 }
 
 function reasonText(reason) {
@@ -228,10 +220,19 @@ export function startPatient(container, credential) {
       : { mode: "key", room: credential.room, guestKey };
   }
 
+  /** This tab's stored visit if it is for this credential (any key of this room before one was typed). */
+  function storedVisit() {
+    const visit = loadVisit();
+    if (!visit) return null;
+    if (credential.mode === "link") return visit.mode === "link" && visit.token === credential.token ? visit : null;
+    const sameKey = visit.guestKey && (!guestKey || visit.guestKey === guestKey);
+    return visit.mode === "key" && visit.room === credential.room && sameKey ? visit : null;
+  }
+
   function remember(fields) {
-    // Only for a credential that worked (a welcome), or the link token itself.
+    // A guest key only once it worked (a welcome); a link token from the start (takeLinkToken).
     if (credential.mode === "key" && !rejoinSecret) return;
-    saveVisit({ ...credentialFields(), ...fields });
+    saveVisit({ ...(storedVisit() || {}), ...credentialFields(), ...fields });
   }
 
   function end(title, text, { rejoin = false, forget = true } = {}) {
@@ -470,7 +471,7 @@ export function startPatient(container, credential) {
     return;
   }
   ensureCamera();
-  const stored = visitOf(credential);
+  const stored = storedVisit();
   if (stored?.rejoin) {
     // Same tab, same credential (a reload): come back without asking again.
     guestName = stored.name || "";
