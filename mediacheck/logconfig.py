@@ -64,7 +64,7 @@ _SCRUB = (
     # a credential in a query string or a form body
     (
         re.compile(
-            r"((?:token|guest_key|key|jwt|secret|password|rejoin|resume|access_token)=)"
+            r"(\b(?:token|guest_key|key|jwt|secret|password|rejoin|resume|access_token)=)"
             r"[^&\s'\"#]+",
             re.IGNORECASE,
         ),

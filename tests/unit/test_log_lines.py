@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from mediacheck.logconfig import scrub
+
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60.0
 
@@ -107,3 +109,19 @@ def test_everything_on_stderr_is_json(loop_name: str) -> None:
     for secret in ("LINKTOKEN1", "SECRET2", "eyJhbGciOiJIUzI1NiJ9"):
         assert secret not in text
     assert "/join/[redacted]" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        ("GET /join/kq3Zs-_9 HTTP/1.1", "GET /join/[redacted] HTTP/1.1"),
+        ("/join/kq3Zs?x=1#y", "/join/[redacted]?x=1#y"),
+        ("?token=abc&guest_key=7KQ4-MZ9P&page=2", "?token=[redacted]&guest_key=[redacted]&page=2"),
+        ("password=hunter2 rejoin=j_1", "password=[redacted] rejoin=[redacted]"),
+        ("monkey=1 keyboard=2", "monkey=1 keyboard=2"),
+        ("Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln", "Bearer [redacted]"),
+        ("room dr-jones, meeting m_51", "room dr-jones, meeting m_51"),
+    ],
+)
+def test_free_text_is_scrubbed_of_credentials(text: str, scrubbed: str) -> None:
+    assert scrub(text) == scrubbed
