@@ -17,17 +17,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import logging
 import multiprocessing
 import os
 import signal
 import socket
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal
 
 import structlog
 
+from mediacheck import logconfig
 from mediacheck.channel import ChannelClosed, Message, encode, read_message
+from mediacheck.logconfig import LogConfig
 from mediacheck.peer import ProbeSettings
 from mediacheck.worker import worker_main
 
@@ -55,7 +57,7 @@ class WorkerProcess:
         heartbeat: float,
         on_message: Callable[[WorkerProcess, Message], None],
         on_exit: Callable[[WorkerProcess], None],
-        log_level: int = logging.INFO,
+        log_level: int | None = None,
         niceness: int = 0,
     ) -> None:
         self.index = index
@@ -93,6 +95,11 @@ class WorkerProcess:
             self._log.info("worker state", old=self.state.value, new=new.value, pid=self.pid)
             self.state = new
 
+    def _log_config(self) -> LogConfig:
+        """The hub's own log format (and level, unless this worker was given one)."""
+        config = logconfig.current()
+        return config if self._log_level is None else replace(config, level=self._log_level)
+
     async def start(self, within: float) -> None:
         """Spawn the process and wait for its ``ready``; raises TimeoutError/ChannelClosed."""
         loop = asyncio.get_running_loop()
@@ -100,7 +107,7 @@ class WorkerProcess:
         context = multiprocessing.get_context(START_METHOD)
         self._process = context.Process(
             target=worker_main,
-            args=(theirs, self._settings, self._heartbeat, self._log_level),
+            args=(theirs, self._settings, self._heartbeat, self._log_config()),
             name=f"mediacheck-worker-{self.index}",
             daemon=True,
         )

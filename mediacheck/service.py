@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
@@ -86,7 +85,8 @@ class MediaCheckSettings:
     heartbeat_timeout: float = 5.0
     #: spawning a worker imports aiortc and PyAV: seconds on a loaded machine
     start_timeout: float = 60.0
-    log_level: int = logging.INFO
+    #: the workers' log level; None: the server's own (their format is always the server's)
+    log_level: int | None = None
     #: workers run at this nice value: when the machine is short of CPU the kernel
     #: serves signalling first (media checks must not stall signalling: docs/architecture.md);
     #: a starved check measures fewer frames per second, which only warns below 15.

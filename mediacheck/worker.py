@@ -23,7 +23,9 @@ from typing import Any
 
 import structlog
 
+from mediacheck import logconfig
 from mediacheck.channel import ChannelClosed, Message, encode, read_message
+from mediacheck.logconfig import LogConfig
 from mediacheck.offer import OfferRejected
 from mediacheck.peer import ProbeSettings, run_check
 from mediacheck.verdict import Reason, failure
@@ -135,18 +137,22 @@ async def _serve(sock: socket.socket, settings: ProbeSettings, heartbeat: float)
 
 
 def worker_main(
-    sock: socket.socket, settings: ProbeSettings, heartbeat: float, log_level: int
+    sock: socket.socket, settings: ProbeSettings, heartbeat: float, log_config: LogConfig
 ) -> None:
     """Entry point of a spawned worker process."""
-    # A spawned process starts with structlog's defaults: keep stdout free, log to stderr.
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(log_level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    )
+    # A spawned process starts with nothing configured: log like the hub (its format,
+    # on the stderr it shares with the hub), never on stdout.
+    logconfig.configure(log_config)
     # aiortc/aioice log every packet problem at DEBUG/INFO through stdlib logging.
-    logging.getLogger("aiortc").setLevel(max(log_level, logging.WARNING))
-    logging.getLogger("aioice").setLevel(max(log_level, logging.WARNING))
+    logging.getLogger("aiortc").setLevel(max(log_config.level, logging.WARNING))
+    logging.getLogger("aioice").setLevel(max(log_config.level, logging.WARNING))
     # Ctrl-C reaches the whole process group: the hub decides when workers stop
     # (and if the hub dies, the channel ends and the worker exits on its own).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(_serve(sock, settings, heartbeat))
+    try:
+        asyncio.run(_serve(sock, settings, heartbeat))
+    except Exception:
+        # Logged here, as one line in the hub's format, rather than printed by
+        # multiprocessing as a bare traceback; the hub sees the exit code.
+        log.critical("worker failed", exc_info=True)
+        sys.exit(1)

@@ -1,69 +1,42 @@
 """structlog configuration: JSON lines in production, readable console otherwise.
 
 Log lines carry bound ids (connection, team, room, meeting) and never a token,
-secret, guest name or email: callers bind ids only, and the redaction processor
-below drops any field whose name says it holds a secret or personal data, as a
-second line of defence.
+secret, guest name or email: callers bind ids only, and the redaction of
+:mod:`mediacheck.logconfig` (shared with the media-check workers) blanks any
+field whose name says it holds a secret or personal data and scrubs credentials
+out of free text, as a second line of defence.
+
+Everything the process writes to stderr goes through the same processors and
+renderer: structlog's lines, every standard-library logger (aiohttp.*, asyncio,
+aiortc, aioice) and tracebacks; with ``json``, one JSON object per line
+(docs/operations.md, "Logs").
 """
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import MutableMapping
 from typing import Any
 
-import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 
-#: field names that must never reach a log line
-_REDACT = frozenset(
-    {
-        "token",
-        "guest_key",
-        "key",
-        "jwt",
-        "secret",
-        "password",
-        "rejoin",
-        "resume",
-        "name",
-        "email",
-        "phone",
-        "sdp",
-        "cookie",
-        "authorization",
-        "credential",
-    }
-)
+from mediacheck.logconfig import LogConfig, level_of
+from mediacheck.logconfig import configure as configure_process
 
 
-def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for field in _REDACT.intersection(event):
-        event[field] = "[redacted]"
+def _bad_request(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A request aiohttp could not parse (an over-long line, a bad header) is the
+    client's doing, not a fault of ours: no traceback, and not the exception's text,
+    which quotes the offending bytes (a cookie, a link token)."""
+    exc_info = event.get("exc_info")
+    exc = exc_info[1] if isinstance(exc_info, tuple) else exc_info
+    if isinstance(exc, HttpProcessingError):
+        del event["exc_info"]
+        event["error"] = type(exc).__name__
+        event["status"] = exc.code
     return event
 
 
 def configure(log_format: str = "console", level: str = "info") -> None:
-    """Configure structlog (and route aiohttp's stdlib loggers through it)."""
-    lvl = logging.getLevelName(level.upper())
-    if not isinstance(lvl, int):
-        lvl = logging.INFO
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _redact,
-    ]
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    )
-    structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(lvl),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
-    )
-    # aiohttp's access log would print query strings (which may hold tokens): off.
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    """Configure this process's logging (structlog, the root logger, the hooks)."""
+    fmt: Any = "json" if log_format == "json" else "console"
+    configure_process(LogConfig(format=fmt, level=level_of(level)), extra=[_bad_request])

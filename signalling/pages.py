@@ -38,6 +38,8 @@ PAGES = {
     "/dashboard": "dashboard.html",
     "/manage": "manage.html",
     "/join/{token}": "join.html",
+    # the same page once it took the token out of the address bar (web/static/js/patient.js)
+    "/join": "join.html",
     "/r/{slug}": "room.html",
 }
 

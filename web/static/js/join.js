@@ -1,6 +1,7 @@
-// join.html (/join/<token>): the patient flow for a link token.
+// join.html (/join/<token>, then /join): the patient flow for a link token. The token
+// leaves the address bar at once and is kept in this tab's sessionStorage (patient.js).
 
-import { byId, pathId } from "./dom.js";
-import { startPatient } from "./patient.js";
+import { byId } from "./dom.js";
+import { startPatient, takeLinkToken } from "./patient.js";
 
-startPatient(byId("app"), { mode: "link", token: pathId() });
+startPatient(byId("app"), { mode: "link", token: takeLinkToken() });

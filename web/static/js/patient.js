@@ -4,9 +4,13 @@
 //     (name: the name, and the key on a room page; check: the media check, with Retry;
 //      waiting: the queue, on hold after the last host left; ended: left, denied, error)
 //
-// The rejoin secret from `welcome` is kept in localStorage per credential so a reload
-// on the same device comes back (hello with the credential + rejoin); the resume secret
-// lives in sessionStorage and is used by Signalling to reconnect a dropped socket.
+// Nothing is kept in localStorage: on a shared computer the next person must not come
+// back as this patient. What a reload needs (the link token or guest key, the rejoin
+// secret from `welcome`, the name) is one sessionStorage entry, VISIT: it lives in this
+// tab only, survives a reload (hello with the credential + rejoin takes the place back)
+// and is removed when the visit is over (left, denied, closed for good, or the
+// credential refused). The link token leaves the address bar at load (takeLinkToken).
+// The resume secret (sessionStorage too) is Signalling's, for a dropped socket.
 
 import { Call } from "./call.js";
 import { h, setChildren, showStep } from "./dom.js";
@@ -26,12 +30,59 @@ function normaliseKey(key) {
   return key.toUpperCase().replace(/[\s-]/g, "");
 }
 
-function loadRejoin(key) {
+const VISIT = "vestibule.visit";
+const RESUME = "vestibule.resume";
+// Where the cleaned join page lives (signalling/pages.py serves join.html there too).
+const JOIN_PATH = "/join";
+// Errors that say nothing about the credential: it is kept for another try.
+const TRANSIENT = new Set(["unavailable", "internal"]);
+
+function loadVisit() {
   try {
-    return JSON.parse(localStorage.getItem(key) || "null");
+    const visit = JSON.parse(sessionStorage.getItem(VISIT) || "null");
+    return visit && typeof visit === "object" ? visit : null;
   } catch {
     return null;
   }
+}
+
+function saveVisit(fields) {
+  sessionStorage.setItem(VISIT, JSON.stringify(fields));
+}
+
+function forgetVisit() {
+  sessionStorage.removeItem(VISIT);
+  sessionStorage.removeItem(RESUME);
+}
+
+// Earlier versions of this page kept rejoin secrets and names in localStorage.
+function forgetOldStorage() {
+  for (let i = localStorage.length - 1; i >= 0; i -= 1) {
+    const key = localStorage.key(i);
+    if (key && key.startsWith("vestibule.rejoin.")) localStorage.removeItem(key);
+  }
+}
+
+/**
+ * The link token of join.html, taken out of the address bar: `/join/<token>` moves the
+ * token into this tab's VISIT and becomes `/join`; a reload of `/join` finds it there.
+ * Empty when there is none (the page was opened without its link, or the visit is over).
+ */
+export function takeLinkToken() {
+  const parts = location.pathname.split("/").filter(Boolean);
+  const fromPath = parts.length > 1 ? decodeURIComponent(parts[parts.length - 1]) : "";
+  if (fromPath) {
+    const visit = loadVisit();
+    // Another link opened in this tab starts afresh.
+    if (visit?.mode !== "link" || visit.token !== fromPath) {
+      forgetVisit();
+      saveVisit({ mode: "link", token: fromPath });
+    }
+    history.replaceState(null, "", JOIN_PATH);
+    return fromPath;
+  }
+  const visit = loadVisit();
+  return visit?.mode === "link" && typeof visit.token === "string" ? visit.token : "";
 }
 
 function reasonText(reason) {
@@ -116,8 +167,10 @@ function buildView(mode) {
  * Run the patient flow inside `container`.
  * @param {HTMLElement} container
  * @param {{mode: "link", token: string} | {mode: "key", room: string}} credential
+ *        (an empty token: the page was opened without its link)
  */
 export function startPatient(container, credential) {
+  forgetOldStorage();
   const view = buildView(credential.mode);
   container.replaceChildren(view.root);
   const root = view.root;
@@ -127,9 +180,12 @@ export function startPatient(container, credential) {
   let selfId = "";
   let iceServers = [];
   let phase = "name";
-  let rejoinKey = credential.mode === "link" ? `vestibule.rejoin.${credential.token}` : "";
   let guestKey = "";
   let guestName = "";
+  // The rejoin secret, also in memory: "Rejoin" after leaving works in this page
+  // although the stored visit is gone.
+  let rejoinSecret = null;
+  let checkPassed = false;
 
   const say = (text) => { view.status.textContent = text; };
   const fail = (text) => { view.alert.textContent = text; };
@@ -158,22 +214,52 @@ export function startPatient(container, credential) {
     return opening;
   }
 
-  function saveRejoin(extra) {
-    if (!rejoinKey) return;
-    const stored = loadRejoin(rejoinKey) || {};
-    localStorage.setItem(rejoinKey, JSON.stringify({ ...stored, ...extra }));
+  function credentialFields() {
+    return credential.mode === "link"
+      ? { mode: "link", token: credential.token }
+      : { mode: "key", room: credential.room, guestKey };
   }
 
-  function end(title, text, { rejoin = false } = {}) {
+  /** This tab's stored visit if it is for this credential (any key of this room before one was typed). */
+  function storedVisit() {
+    const visit = loadVisit();
+    if (!visit) return null;
+    if (credential.mode === "link") return visit.mode === "link" && visit.token === credential.token ? visit : null;
+    const sameKey = visit.guestKey && (!guestKey || visit.guestKey === guestKey);
+    return visit.mode === "key" && visit.room === credential.room && sameKey ? visit : null;
+  }
+
+  function remember(fields) {
+    // A guest key only once it worked (a welcome); a link token from the start (takeLinkToken).
+    if (credential.mode === "key" && !rejoinSecret) return;
+    saveVisit({ ...(storedVisit() || {}), ...credentialFields(), ...fields });
+  }
+
+  function end(title, text, { rejoin = false, forget = true } = {}) {
     call?.end();
     socket?.finish();
     stopStream(stream);
     stream = null;
+    if (forget) forgetVisit();
     view.endedTitle.textContent = title;
     view.endedText.textContent = text;
-    setChildren(view.endedActions, rejoin ? h("button", { type: "button", onclick: () => location.reload() }, "Rejoin") : null);
+    const canRejoin = rejoin && Boolean(rejoinSecret);
+    setChildren(view.endedActions, canRejoin ? h("button", { type: "button", id: "rejoin", onclick: rejoinHere }, "Rejoin") : null);
     say("");
     go("ended");
+  }
+
+  function rejoinHere() {
+    // Back in, from this page only: the visit is stored again for reloads.
+    remember({ rejoin: rejoinSecret, name: guestName, passed: checkPassed });
+    setChildren(view.endedActions, null);
+    fail("");
+    say("Reconnecting to your appointment…");
+    go("name");
+    ensureCamera().then(() => {
+      startCall();
+      connect(rejoinSecret);
+    });
   }
 
   function connect(rejoin) {
@@ -191,8 +277,13 @@ export function startPatient(container, credential) {
       else if (state === "open") say("");
     });
     socket.on("fatal", (msg) => {
-      // A refused rejoin secret (the meeting has ended) is of no further use.
-      if (rejoinKey) localStorage.removeItem(rejoinKey);
+      // A refused credential or rejoin secret (used elsewhere, revoked, the meeting
+      // has ended) is of no further use: neither a reload nor "Rejoin" may try it again.
+      const spent = !TRANSIENT.has(msg.code);
+      if (spent) {
+        forgetVisit();
+        rejoinSecret = null;
+      }
       if (credential.mode === "key" && !rejoin && phase === "name") {
         fail(UNIFORM_ERROR);
         view.form.querySelector("button").disabled = false;
@@ -201,13 +292,15 @@ export function startPatient(container, credential) {
         return;
       }
       document.body.dataset.error = msg.code || "error";
-      end("We could not open your appointment", msg.code === "token_invalid" ? UNIFORM_ERROR : msg.message || UNIFORM_ERROR);
+      end("We could not open your appointment", msg.code === "token_invalid" ? UNIFORM_ERROR : msg.message || UNIFORM_ERROR, { forget: spent });
     });
     socket.on("replaced", () => {
-      end("Opened somewhere else", "Your appointment is now open in another window or tab. You can close this one.");
+      // The place is in the other window now; this tab's visit is not over.
+      end("Opened somewhere else", "Your appointment is now open in another window or tab. You can close this one.", { forget: false });
     });
     socket.on("closed", () => {
-      if (phase !== "ended" && phase !== "name") end("The connection has ended", "Your visit has ended. You can close this page.", { rejoin: Boolean(rejoinKey) });
+      // The server ended the visit for good: nothing stays stored ("Rejoin" still works here).
+      if (phase !== "ended" && phase !== "name") end("The connection has ended", "Your visit has ended. You can close this page.", { rejoin: true });
     });
     socket.on("welcome", (msg, { resumed }) => welcomed(msg, resumed, rejoin));
     socket.on("waiting", (msg) => waiting(msg));
@@ -223,7 +316,7 @@ export function startPatient(container, credential) {
     });
     socket.on("moved", () => say("You have been moved to another room. Please keep waiting."));
     socket.on("denied", () => {
-      if (rejoinKey) localStorage.removeItem(rejoinKey);
+      rejoinSecret = null; // revoked with the credential
       end("Your visit has ended", "Your clinician has closed your place in the waiting room. If you think this is a mistake, please contact the clinic.");
     });
     socket.on("error", (msg) => {
@@ -242,13 +335,14 @@ export function startPatient(container, credential) {
     selfId = msg.participant;
     iceServers = msg.ice_servers || [];
     call.iceServers = iceServers;
-    if (credential.mode === "key" && !rejoinKey) rejoinKey = `vestibule.rejoin.key.${credential.room}.${guestKey}`;
-    if (msg.rejoin) saveRejoin({ rejoin: msg.rejoin, name: guestName });
+    if (msg.rejoin) {
+      rejoinSecret = msg.rejoin;
+      remember({ rejoin: msg.rejoin, name: guestName });
+    }
     if (msg.instructions) {
       setChildren(view.instructions, h("h2", {}, "Before your appointment"), h("p", {}, msg.instructions));
       view.instructions.hidden = false;
     }
-    const stored = rejoinKey ? loadRejoin(rejoinKey) : null;
     if (phase === "waiting" || phase === "call") {
       // A fresh session after the old one could not be resumed: take our place again.
       call.end();
@@ -258,7 +352,7 @@ export function startPatient(container, credential) {
       // server replays it right after welcome, on this same socket. Only without one do we
       // join again (skipping the check if it passed before).
       socket.next(["joined", "waiting"], PLACE_REPLAY_MS).catch(() => {
-        if (stored?.passed) socket.send({ type: "join" });
+        if (checkPassed) socket.send({ type: "join" });
         else check();
       });
     } else {
@@ -311,7 +405,8 @@ export function startPatient(container, credential) {
     view.retry.hidden = false;
     view.proceed.hidden = false;
     view.proceed.textContent = passed ? "Enter the waiting room" : "Continue anyway";
-    saveRejoin({ passed });
+    checkPassed = passed;
+    remember({ passed });
     say(passed ? "Check complete." : "The check did not pass.");
     view.verdict.focus();
   }
@@ -356,15 +451,6 @@ export function startPatient(container, credential) {
         view.keyInput.focus();
         return;
       }
-      const stored = loadRejoin(`vestibule.rejoin.key.${credential.room}.${guestKey}`);
-      if (stored?.rejoin) {
-        rejoinKey = `vestibule.rejoin.key.${credential.room}.${guestKey}`;
-        view.form.querySelector("button").disabled = true;
-        await ensureCamera();
-        startCall();
-        connect(stored.rejoin);
-        return;
-      }
     }
     view.form.querySelector("button").disabled = true;
     await ensureCamera();
@@ -378,15 +464,24 @@ export function startPatient(container, credential) {
   }
 
   go("name");
+  if (credential.mode === "link" && !credential.token) {
+    // The cleaned address (/join) without this tab's visit: a new tab, or the visit is over.
+    document.body.dataset.error = "no_link";
+    end("We could not open your appointment", "Please open the link from your appointment email again.", { forget: false });
+    return;
+  }
   ensureCamera();
-  const stored = rejoinKey ? loadRejoin(rejoinKey) : null;
+  const stored = storedVisit();
   if (stored?.rejoin) {
-    // Same device, same link: come back without asking again.
+    // Same tab, same credential (a reload): come back without asking again.
     guestName = stored.name || "";
+    guestKey = stored.guestKey || "";
+    rejoinSecret = stored.rejoin;
+    checkPassed = Boolean(stored.passed);
     say("Reconnecting to your appointment…");
     ensureCamera().then(() => {
       startCall();
-      connect(stored.rejoin);
+      connect(rejoinSecret);
     });
   } else {
     (view.keyInput || view.nameInput).focus();
