@@ -67,13 +67,15 @@ def render() -> str:
 
 _CODE = re.compile(r"`([^`]+)`")
 _BOLD = re.compile(r"\*\*([^*]+)\*\*")
+_EMPHASIS = re.compile(r"(?<![*\w])\*([^*\s][^*]*)\*(?![*\w])")
 
 
 def inline(text: str) -> str:
     """Escaped text with `code` and **bold** spans."""
     out = html.escape(text)
     out = _CODE.sub(lambda m: f"<code>{m.group(1)}</code>", out)
-    return _BOLD.sub(lambda m: f"<strong>{m.group(1)}</strong>", out)
+    out = _BOLD.sub(lambda m: f"<strong>{m.group(1)}</strong>", out)
+    return _EMPHASIS.sub(lambda m: f"<em>{m.group(1)}</em>", out)
 
 
 def prose(text: str | None) -> str:
@@ -82,18 +84,20 @@ def prose(text: str | None) -> str:
         return ""
     parts: list[str] = []
     for block in re.split(r"\n\s*\n", text.strip()):
-        lines = block.splitlines()
-        if lines and lines[0].lstrip().startswith("- "):
-            items: list[str] = []
-            for line in lines:
-                if line.lstrip().startswith("- "):
-                    items.append(line.lstrip()[2:])
-                elif items:
-                    items[-1] += " " + line.strip()
+        lead: list[str] = []
+        items: list[str] = []
+        for line in block.splitlines():
+            stripped = line.strip()
+            if stripped.startswith("- "):
+                items.append(stripped[2:])
+            elif items:
+                items[-1] += " " + stripped
+            else:
+                lead.append(stripped)
+        if lead:
+            parts.append(f"<p>{inline(' '.join(lead))}</p>")
+        if items:
             parts.append("<ul>" + "".join(f"<li>{inline(i)}</li>" for i in items) + "</ul>")
-        else:
-            joined = " ".join(line.strip() for line in lines)
-            parts.append(f"<p>{inline(joined)}</p>")
     return "\n".join(parts)
 
 

@@ -82,6 +82,7 @@ def test_the_api_reference_is_served_and_fetches_nothing_elsewhere(
         expect(toc).to_contain_text(f"{method} {path}")
     expect(page.locator("#post-api-meetings")).to_contain_text("a duration or a meeting type")
     page.screenshot(path=str(shots / "api-docs.png"))
+    page.locator("#post-api-meetings").screenshot(path=str(shots / "api-docs-operation.png"))
     assert requested, "the page made no request at all?"
     foreign = [url for url in requested if not url.startswith(demo["url"] + "/")]
     assert foreign == [], f"requests left the server: {foreign}"
