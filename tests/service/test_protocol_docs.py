@@ -31,6 +31,7 @@ from tests.service.dashboard_support import (
 from tests.service.wire_schema import server_schemas, validate_server_message
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
+INTEGRATING = PROTOCOL.with_name("integrating.md")
 FENCE = re.compile(r"^```(\w*)[ \t]*(\w*)[ \t]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
@@ -90,11 +91,13 @@ def test_every_message_type_has_an_example_and_no_other(
     assert set(server_schemas()) == set(p.SERVER_TYPES), "server types: code vs the schema"
 
 
-def test_every_error_code_is_in_the_errors_table() -> None:
-    text = PROTOCOL.read_text(encoding="utf-8").split("## Errors", 1)[1]
-    table = {m for m in re.findall(r"^\| `(\w+)` \|", text, re.MULTILINE)}
+def test_every_error_code_is_in_the_errors_tables() -> None:
+    """protocol.md says when each code comes; integrating.md what to do with it."""
     websocket = {e.code for e in ALL_ERRORS} - {"plan_limit"}  # a REST-only refusal
-    assert websocket <= table
+    for path, heading in ((PROTOCOL, "## Errors"), (INTEGRATING, "## 7. ")):
+        text = path.read_text(encoding="utf-8").split(heading, 1)[1]
+        table = set(re.findall(r"^\| `(\w+)` \|", text, re.MULTILINE))
+        assert websocket <= table, f"{path.name} misses {sorted(websocket - table)}"
 
 
 def test_the_checks_can_fail() -> None:
