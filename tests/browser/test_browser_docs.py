@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import pytest
 import yaml
-from playwright.sync_api import Request, WebSocket, expect
+from playwright.sync_api import Request, WebSocket, WebSocketRoute, expect
 
 from tests.browser.conftest import REPO
 from tests.browser.test_browser_visit import (
@@ -124,6 +124,14 @@ def test_the_example_patient_page_reaches_a_call_with_the_clinician_page(
     expect(room.locator("body")).to_have_attribute("data-role", "host")
 
     patient = console.watch(devices.new().new_page(), "example-patient")
+    # Route the page's websockets through Playwright so the test can drop one.
+    sockets: list[WebSocketRoute] = []
+
+    def through(route: WebSocketRoute) -> None:
+        route.connect_to_server()
+        sockets.append(route)
+
+    patient.route_web_socket("**/ws", through)
     url = f"{examples_origin}/patient.html?server={quote(demo['url'])}&token={meeting['token']}"
     patient.goto(url)
     patient.get_by_label("Your name").fill("Casey Example")
@@ -136,6 +144,12 @@ def test_the_example_patient_page_reaches_a_call_with_the_clinician_page(
     assert patient.locator("body").get_attribute("data-check-verdict") == "passed", verdict
     patient.get_by_role("button", name="Enter the waiting room").click()
     expect(patient.locator("body")).to_have_attribute("data-step", "waiting")
+
+    # A dropped connection comes back with the resume secret, still waiting.
+    sockets[-1].close(code=4001, reason="dropped by the test")
+    expect(patient.locator("#status")).to_have_text("Reconnected.")
+    expect(patient.locator("body")).to_have_attribute("data-step", "waiting")
+    assert len(sockets) == 2
 
     waiting = room.locator("#lobby-list li.lobby-guest", has_text="Casey Example")
     expect(waiting).to_have_attribute("data-indicator", "check_passed")
