@@ -105,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
+    """Settings from VESTIBULE_* variables, then flags (flags win). Fields in
+    NOT_FLAGS are no variables either: the demo is chosen by the command."""
+    skipped = {ENV_PREFIX + name.upper() for name in NOT_FLAGS}
+    environ = {key: value for key, value in environ.items() if key not in skipped}
     settings = Settings.from_mapping(environ, env=True)
     flags = {
         k: v for k, v in vars(args).items() if v is not None and k in Settings.__dataclass_fields__

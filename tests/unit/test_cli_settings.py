@@ -51,6 +51,11 @@ def test_every_setting_is_a_flag_and_a_variable(command: str, name: str) -> None
     assert getattr(both, name) == value, "the flag wins over the variable"
 
 
+def test_the_demo_is_a_command_not_a_variable() -> None:
+    args = _parser().parse_args(["serve"])
+    assert settings_from(args, {"VESTIBULE_DEMO": "1"}).demo is False
+
+
 def test_short_spellings_are_the_same_setting() -> None:
     for name, short in ALIASES.items():
         args = _parser().parse_args(["serve", short, "somewhere"])
