@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from mediacheck.service import MediaCheckService
 from rooms.errors import Unavailable, VestibuleError
-from signalling import api, pages
+from signalling import api, api_docs, pages
 from signalling.admission import Admission
 from signalling.bus import Bus, InProcessBus
 from signalling.checks import MediaChecks, service_settings
@@ -189,6 +189,7 @@ def create_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", _metrics)
     api.setup(app)
+    api_docs.setup(app)
     pages.setup(app)
 
     async def stores(app: web.Application) -> AsyncIterator[None]:

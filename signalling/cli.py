@@ -1,7 +1,8 @@
 """The ``vestibule`` command: serve, demo, loadseed, loadtest.
 
-Settings come from VESTIBULE_* environment variables, then flags (flags win);
-this is the only module that reads the environment.
+Every setting is a flag (``--turn-ttl``, from the Settings field ``turn_ttl``) and
+an environment variable (``VESTIBULE_TURN_TTL``); flags win. This is the only
+module that reads the environment.
 """
 
 from __future__ import annotations
@@ -16,15 +17,62 @@ import resource
 import signal
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 import structlog
 
+from rooms.errors import Invalid
 from signalling import logs
-from signalling.settings import Settings
+from signalling.settings import ENV_PREFIX, Settings
 
 log = structlog.get_logger("vestibule.cli")
+
+
+#: flags that keep a short spelling besides the one generated from the field name
+ALIASES = {"db_path": "--db", "redis_url": "--redis", "stun_urls": "--stun", "turn_urls": "--turn"}
+#: Settings fields that are not flags: ``demo`` is the ``demo`` command (and
+#: ``serve --no-demo``), not a switch of its own
+NOT_FLAGS = frozenset({"demo"})
+HELP = {
+    "db_path": "SQLite database file",
+    "redis_url": "Redis URL (scale-out mode)",
+    "allowed_origins": "comma-separated origins whose pages may use the staff session cookie",
+    "stun_urls": "comma-separated STUN URLs",
+    "turn_urls": "comma-separated TURN URLs",
+    "webhook_urls": "comma-separated webhook endpoints",
+    # secrets: the variable is better, a flag's value shows in process lists
+    "secret": "cookie signing secret; prefer the variable",
+    "jwt_secret": "staff JWT secret; prefer the variable",
+    "turn_secret": "TURN REST API secret; prefer the variable",
+    "webhook_secret": "webhook signing secret; prefer the variable",
+}
+
+
+def flag_of(name: str) -> str:
+    """The flag of a Settings field: ``--`` and the name with dashes."""
+    return "--" + name.replace("_", "-")
+
+
+def _add_settings_flags(cmd: argparse.ArgumentParser) -> None:
+    """One flag per Settings field (docs/operations.md, "Settings"). Values are
+    read as strings and converted by Settings, exactly like VESTIBULE_* values."""
+    for f in fields(Settings):
+        if f.name in NOT_FLAGS:
+            continue
+        spellings = [flag_of(f.name)]
+        if f.name in ALIASES:
+            spellings.append(ALIASES[f.name])
+        env = ENV_PREFIX + f.name.upper()
+        help_text = f"{HELP.get(f.name, f.name.replace('_', ' '))} (or {env})"
+        if str(f.type) == "bool":
+            cmd.add_argument(
+                *spellings, dest=f.name, action=argparse.BooleanOptionalAction, help=help_text
+            )
+        elif f.name == "log_format":
+            cmd.add_argument(*spellings, dest=f.name, choices=["console", "json"], help=help_text)
+        else:
+            cmd.add_argument(*spellings, dest=f.name, metavar=f.name.upper(), help=help_text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,17 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         ("demo", "run the server with the seeded demo organisation and print what to open"),
     ):
         cmd = sub.add_parser(name, help=help_text)
-        cmd.add_argument("--host")
-        cmd.add_argument("--port", type=int)
-        cmd.add_argument("--db", dest="db_path", help="SQLite database file")
-        cmd.add_argument("--redis", dest="redis_url", help="Redis URL (scale-out mode)")
-        cmd.add_argument("--public-url", dest="public_url")
-        cmd.add_argument("--stun", dest="stun_urls", help="comma-separated STUN URLs")
-        cmd.add_argument("--turn", dest="turn_urls", help="comma-separated TURN URLs")
-        cmd.add_argument("--turn-secret", dest="turn_secret")
-        cmd.add_argument("--turn-ttl", dest="turn_ttl", type=int)
-        cmd.add_argument("--log-format", dest="log_format", choices=["console", "json"])
-        cmd.add_argument("--log-level", dest="log_level")
+        _add_settings_flags(cmd)
         cmd.add_argument(
             "--json", action="store_true", help="print the startup summary as one JSON object"
         )
@@ -67,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
+    """Settings from VESTIBULE_* variables, then flags (flags win). Fields in
+    NOT_FLAGS are no variables either: the demo is chosen by the command."""
+    skipped = {ENV_PREFIX + name.upper() for name in NOT_FLAGS}
+    environ = {key: value for key, value in environ.items() if key not in skipped}
     settings = Settings.from_mapping(environ, env=True)
     flags = {
         k: v for k, v in vars(args).items() if v is not None and k in Settings.__dataclass_fields__
@@ -84,7 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from loadtest.cli import main as loadtest_main
 
         return loadtest_main(list(args.args))
-    settings = settings_from(args, dict(os.environ))
+    try:
+        settings = settings_from(args, dict(os.environ))
+    except Invalid as err:
+        _parser().error(err.message)
     logs.configure(settings.log_format, settings.log_level)
     if args.command == "loadseed":
         print(json.dumps(asyncio.run(_loadseed(settings, args.rooms))), flush=True)

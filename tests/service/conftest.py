@@ -23,6 +23,7 @@ from signalling.clock import SystemClock
 from signalling.demo import DemoInfo, ensure_demo
 from signalling.keys import PRESENCE, STORE
 from signalling.settings import Settings
+from tests.service.wire_schema import validate_server_message
 
 JWT_SECRET = "service-test-jwt-secret-0123456789abcdef"
 WAIT = 5.0
@@ -55,6 +56,7 @@ class Peer:
             body = msgpack.unpackb(msg.data)
         else:
             raise ConnectionError(f"socket {msg.type.name} {msg.data!r} {msg.extra!r}")
+        validate_server_message(body)  # as docs/protocol.md describes it
         self.seen.append(body)
         return body
 

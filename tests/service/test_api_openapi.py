@@ -4,6 +4,7 @@ response validator of api_support able to fail."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,117 @@ async def test_operations_endpoints_match_the_document(api: Api) -> None:
     await api.store.close()
     down = await api.call("GET", "/readyz")
     assert (down.status, down.body) == (503, {"status": "unavailable"})
+
+
+def examples_of(document: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """Every example in the document: (where, example, the schema it illustrates).
+
+    Media types and parameters carry ``example`` or ``examples`` (by name, each
+    with a ``value``) next to their ``schema``; a schema may carry ``example``
+    itself."""
+    found: list[tuple[str, Any, Any]] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, f"{where}/{index}")
+            return
+        if not isinstance(node, dict):
+            return
+        if "schema" in node:
+            if "example" in node:
+                found.append((where, node["example"], node["schema"]))
+            for name, named in node.get("examples", {}).items():
+                found.append((f"{where}/examples/{name}", named["value"], node["schema"]))
+        elif "example" in node and "type" in node:
+            bare = {k: v for k, v in node.items() if k != "example"}
+            found.append((where, node["example"], bare))
+        for key, value in node.items():
+            if key not in ("example", "examples"):
+                walk(value, f"{where}/{key}")
+
+    walk(document, "#")
+    return found
+
+
+def test_every_example_validates_against_its_schema() -> None:
+    doc = openapi()
+    found = examples_of(doc)
+    assert len(found) >= 8, "the document's examples went missing"
+    for where, example, schema in found:
+        validator = jsonschema.Draft202012Validator(
+            resolve(schema, doc), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        )
+        errors = [e.message for e in validator.iter_errors(example)]
+        assert not errors, f"{where}: {errors}"
+
+
+def test_a_wrong_example_is_found() -> None:
+    doc = {
+        "paths": {
+            "/x": {
+                "post": {
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {"type": "object", "required": ["a"]},
+                                "examples": {"bad": {"value": {"b": 1}}},
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    ((where, example, schema),) = examples_of(doc)
+    assert where.endswith("/examples/bad")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(example, schema)
+
+
+def test_a_meeting_needs_a_duration_or_a_type_and_a_start_or_slots() -> None:
+    schema = resolve(openapi()["components"]["schemas"]["MeetingRequest"], openapi())
+    guest = {"name": "Alex", "email": "alex@example.org"}
+    start = "2030-01-15T09:30:00Z"
+    jsonschema.validate({"guest": guest, "type": "t", "start": start}, schema)
+    jsonschema.validate({"guest": guest, "duration": 900, "start": start}, schema)
+    for wrong in (
+        {"guest": guest, "start": start},  # neither duration nor type (the 422)
+        {"guest": guest, "type": "t"},  # neither start nor slots
+        {"guest": guest, "type": "t", "start": start, "slots": [start, start]},
+        {"guest": guest, "type": "t", "start": start, "repeat": {"frequency": "weekly"}},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(wrong, schema)
+
+
+async def test_the_create_meeting_rule_is_the_servers(api: Api) -> None:
+    """What the schema refuses for want of a duration, the server refuses (422)."""
+    guest = {"name": "Alex Doe", "email": "alex@example.org"}
+    no_duration = await api.call(
+        "POST",
+        "/api/meetings",
+        role="host",
+        json={"guest": guest, "start": "2030-01-15T09:30:00Z"},
+    )
+    assert no_duration.status == 422
+    assert "duration" in no_duration.body["error"]["message"]
+
+
+async def test_the_document_and_its_reference_page_are_served(api: Api) -> None:
+    from tests.service.api_support import OPENAPI_PATH
+
+    raw = await api.call("GET", "/api/openapi.yaml")
+    assert raw.status == 200
+    assert raw.body == OPENAPI_PATH.read_text(encoding="utf-8")
+    page = await api.call("GET", "/api/docs")
+    assert page.status == 200
+    for path, item in openapi()["paths"].items():
+        for method in item:
+            if method in _METHODS:
+                assert f'data-method="{method.upper()}" data-path="{path}"' in page.body
+    for name in openapi()["components"]["schemas"]:
+        assert f"<h3>{name}</h3>" in page.body
+    # nothing on the page is fetched from elsewhere, and it runs no script
+    assert "<script" not in page.body
+    assert not re.search(r'(src|href)="(https?:)?//', page.body)

@@ -1,5 +1,9 @@
-// The pre-call media check: a send-only peer connection to the server's checking
-// peer (aiortc), which reports progress and a verdict in plain language.
+// The pre-call media check: a peer connection to the server's checking peer (aiortc),
+// which reports progress and a verdict in plain language. The camera and microphone
+// are offered sendrecv: the server then sends back a tiny stream (ignored here), which
+// is what lets its peer measure the round-trip time (`rtt_ms`); a sendonly offer is
+// checked too, without it. The server closes its peer once the verdict is out; this
+// page closes its own when the check ends, whatever the outcome.
 //
 //   offer (after ICE gathering completed: the server's peer does not trickle)
 //   -> mediacheck.answer -> mediacheck.progress (connecting, receiving, analysing)
@@ -9,7 +13,7 @@
 // in milliseconds; an unreachable STUN/TURN server can hold gathering for 10 s or more,
 // and the check peer is usually reachable through host or srflx candidates by then.
 const GATHER_TIMEOUT_MS = 4000;
-// The server caps a check at 15 s (docs/benchmarks.md, "Targets"); allow for the offer/answer
+// The server caps a check at 15 s (docs/protocol.md); allow for the offer/answer
 // round trip and a queue wait on top before declaring the check lost.
 const RESULT_TIMEOUT_MS = 25_000;
 // Automatic retries when every checking worker is busy (the server says when to retry).
@@ -60,7 +64,7 @@ export async function runMediaCheck(socket, stream, iceServers, onProgress = () 
     const pc = new RTCPeerConnection({ iceServers });
     try {
       for (const track of stream.getTracks()) {
-        pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+        pc.addTransceiver(track, { direction: "sendrecv", streams: [stream] });
       }
       onProgress("offering", {});
       await pc.setLocalDescription(await pc.createOffer());
