@@ -46,11 +46,13 @@ from signalling.keys import (
     LOGIN_LIMITER,
     METRICS,
     PRESENCE,
+    READINESS,
     ROOMS,
     SCHEDULER,
     SETTINGS,
     STORE,
     WEBHOOKS,
+    Readiness,
 )
 from signalling.metrics import Metrics
 from signalling.origin import OriginPolicy, rest_guard
@@ -170,6 +172,7 @@ def create_app(
     app[HEARTBEAT] = heartbeat
     app[SCHEDULER] = scheduler
     app[LOGIN_LIMITER] = WindowLimiter(LOGIN_ATTEMPTS_PER_MINUTE, 60.0)
+    readiness = app[READINESS] = Readiness()
     if webhooks is not None:
         app[WEBHOOKS] = webhooks
 
@@ -180,6 +183,8 @@ def create_app(
     async def readyz(request: web.Request) -> web.Response:
         if any(endpoint.closing for endpoint in endpoints):
             return web.json_response({"status": "shutting down"}, status=503)
+        if readiness.pending:
+            return web.json_response({"status": "starting"}, status=503)
         try:
             await asyncio.wait_for(store.log_bounds("readyz"), 2.0)
         except Exception:  # any failure to reach the store means not ready

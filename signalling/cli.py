@@ -180,9 +180,13 @@ async def _run(settings: Settings, *, demo: bool, as_json: bool, loop_name: str,
     from signalling.bootstrap import create_app
     from signalling.clock import SystemClock
     from signalling.demo import ensure_demo
-    from signalling.keys import SCHEDULER, STORE
+    from signalling.keys import READINESS, SCHEDULER, STORE
 
     app = create_app(settings)
+    if demo:
+        # the demo's records are written once the port is known (its links name
+        # it): not ready for traffic until they exist
+        app[READINESS].pending.add("demo")
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()  # runs the cleanup contexts: the store is open from here
     site = web.TCPSite(runner, settings.host, settings.port, backlog=4096)
@@ -199,6 +203,7 @@ async def _run(settings: Settings, *, demo: bool, as_json: bool, loop_name: str,
         info = await ensure_demo(app[STORE], settings, now)
         # today's demo meetings were written after the scheduler's start-up load
         await app[SCHEDULER].load(now)
+        app[READINESS].pending.discard("demo")
     log.info(
         "listening",
         url=url,

@@ -36,3 +36,17 @@ SCHEDULER = web.AppKey("scheduler", StatusScheduler)
 #: present only when webhook URLs are configured
 WEBHOOKS = web.AppKey("webhooks", WebhookSender)
 LOGIN_LIMITER = web.AppKey("login_limiter", WindowLimiter)
+
+
+class Readiness:
+    """Whether the node may be sent traffic (``/readyz``): a start-up step that
+    runs after the socket listens (seeding the demo) holds it until done."""
+
+    __slots__ = ("pending",)
+
+    def __init__(self) -> None:
+        #: what start-up still does, by name; ready when empty
+        self.pending: set[str] = set()
+
+
+READINESS = web.AppKey("readiness", Readiness)

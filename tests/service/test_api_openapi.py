@@ -12,6 +12,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from rooms.errors import ALL_ERRORS
+from signalling.keys import READINESS
 from tests.service.api_support import (
     Api,
     check_request,
@@ -103,6 +104,12 @@ def test_references_resolve_and_loops_are_refused() -> None:
 async def test_operations_endpoints_match_the_document(api: Api) -> None:
     assert (await api.call("GET", "/healthz")).body == {"status": "ok"}
     assert (await api.call("GET", "/readyz")).body == {"status": "ready"}
+    # a start-up step still running (the CLI seeding the demo) holds readiness
+    api.app[READINESS].pending.add("demo")
+    starting = await api.call("GET", "/readyz")
+    assert (starting.status, starting.body) == (503, {"status": "starting"})
+    api.app[READINESS].pending.discard("demo")
+    assert (await api.call("GET", "/readyz")).status == 200
     metrics = await api.call("GET", "/metrics")
     assert metrics.status == 200
     assert "# TYPE" in metrics.body
