@@ -39,7 +39,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import defaultdict
+import weakref
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -92,7 +93,7 @@ RETRY_MAX = 2.0
 BACKLOG_LIMIT = 50_000
 
 StatusListener = Callable[[Meeting, StatusDecision], None]
-_Item = tuple[PresenceEvent | None, "asyncio.Future[None] | None"]
+_Item = tuple[PresenceEvent, "asyncio.Future[None]", int]
 
 
 class PresenceLog:
@@ -115,8 +116,16 @@ class PresenceLog:
         self._status: dict[str, MeetingStatus] = {}
         #: when this node's copy of a meeting's facts was last in step with the store
         self._synced: dict[str, float] = {}
-        self._idle = asyncio.Event()
-        self._idle.set()
+        #: events recorded and not yet written, by their number (see record)
+        self._pending: set[int] = set()
+        self._recorded = 0
+        #: futures of written(): (number of the last event before it, future)
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        #: the rooms whose events are being written now, and what each still holds
+        self._lanes: dict[str, deque[tuple[PresenceEvent, int, asyncio.Future[None]]]] = {}
+        self._meeting_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self._appended: dict[str, int] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._status_listeners: list[StatusListener] = []
@@ -135,22 +144,28 @@ class PresenceLog:
     # -- the hub's side (synchronous) ------------------------------------------------
 
     def record(self, event: PresenceEvent) -> asyncio.Future[None]:
-        """Queue ``event``; the future is done once it is in the log."""
+        """Queue ``event``; the future is done once it is in the log.
+
+        Events of one room are written in the order recorded; rooms are written
+        side by side (a join waits for its own room's events only)."""
         stored = asyncio.get_running_loop().create_future()
-        self._idle.clear()
-        self._queue.put_nowait((event, stored))
+        self._recorded += 1
+        self._pending.add(self._recorded)
+        self._queue.put_nowait((event, stored, self._recorded))
         return stored
 
     def written(self) -> asyncio.Future[None]:
         """A future done once everything recorded so far is in the log."""
-        stored = asyncio.get_running_loop().create_future()
-        self._idle.clear()
-        self._queue.put_nowait((None, stored))
-        return stored
+        done = asyncio.get_running_loop().create_future()
+        if self._pending and min(self._pending) <= self._recorded:
+            self._waiters.append((self._recorded, done))
+        else:
+            done.set_result(None)
+        return done
 
     def check_capacity(self) -> None:
         """Unavailable when the backlog of unwritten events is at its bound."""
-        if self._queue.qsize() >= BACKLOG_LIMIT:
+        if len(self._pending) >= BACKLOG_LIMIT:
             raise Unavailable("presence cannot be recorded right now", retry_after=RETRY_MAX)
 
     def indicator(self, meeting_id: str | None) -> str:
@@ -162,19 +177,51 @@ class PresenceLog:
     # -- the writer ------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Drain the queue forever (owned by the app's cleanup context)."""
-        backlog = self.metrics.presence_backlog
-        while True:
-            event, stored = await self._queue.get()
+        """Hand each recorded event to its room's lane, forever (owned by the app's
+        cleanup context; cancelling it cancels the lanes)."""
+        lanes: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                event, stored, number = await self._queue.get()
+                lane = self._lanes.get(event.room_id)
+                if lane is not None:
+                    lane.append((event, number, stored))
+                    continue
+                self._lanes[event.room_id] = deque([(event, number, stored)])
+                task = asyncio.create_task(self._lane(event.room_id))
+                lanes.add(task)
+                task.add_done_callback(lanes.discard)
+        finally:
+            for task in list(lanes):
+                task.cancel()
+
+    async def _lane(self, room_id: str) -> None:
+        """Write one room's events in order until none is left."""
+        queue = self._lanes[room_id]
+        while queue:
+            event, number, stored = queue[0]
             try:
-                if event is not None:
-                    await self._store(event)
+                await self._store(event)
             finally:
-                if stored is not None and not stored.done():
+                queue.popleft()
+                if not stored.done():
                     stored.set_result(None)
-                backlog.set(self._queue.qsize())
-                if self._queue.empty():
-                    self._idle.set()
+                self._written(number)
+        del self._lanes[room_id]
+
+    def _written(self, number: int) -> None:
+        self._pending.discard(number)
+        self.metrics.presence_backlog.set(len(self._pending))
+        low = min(self._pending) if self._pending else self._recorded + 1
+        if self._waiters and self._waiters[0][0] < low:
+            waiting = []
+            for last, done in self._waiters:
+                if last < low:
+                    if not done.done():
+                        done.set_result(None)
+                else:
+                    waiting.append((last, done))
+            self._waiters = waiting
 
     async def _store(self, event: PresenceEvent) -> None:
         """Write ``event``, retrying while the store cannot be reached."""
@@ -201,7 +248,7 @@ class PresenceLog:
 
     async def flush(self) -> None:
         """Wait until everything recorded so far is in the log."""
-        await self._idle.wait()
+        await self.written()
 
     async def _write(self, event: PresenceEvent, written: set[str | None]) -> None:
         """Append ``event``'s entries, skipping those in ``written`` (a retry)."""
@@ -218,18 +265,27 @@ class PresenceLog:
                 written.add(None)
             return
         for meeting in meetings:
-            # folded from a copy fresh from the store (or this node's own last
-            # write), and persisted below: in step with the store
-            facts = fold(await self._facts_of(meeting.id), event)
-            self._remember(meeting.id, facts, time.monotonic())
-            if meeting.id not in written:
-                data = {**data, "indicator": str(guest_indicator(facts))}
-                await self.append(
-                    event.team_id, event.at, "presence", str(event.kind), meeting.id, data
-                )
-                written.add(meeting.id)
-            await self.refresh_status(meeting, event.at, persist=False)
-            await self._persist(meeting.id)
+            # rooms are written side by side, and a guest moved to another room
+            # brings its meeting along: one fold of a meeting at a time
+            async with self._meeting_lock(meeting.id):
+                # folded from a copy fresh from the store (or this node's own last
+                # write), and persisted below: in step with the store
+                facts = fold(await self._facts_of(meeting.id), event)
+                self._remember(meeting.id, facts, time.monotonic())
+                if meeting.id not in written:
+                    data = {**data, "indicator": str(guest_indicator(facts))}
+                    await self.append(
+                        event.team_id, event.at, "presence", str(event.kind), meeting.id, data
+                    )
+                    written.add(meeting.id)
+                await self._refresh_status(meeting, event.at, persist=False)
+                await self._persist(meeting.id)
+
+    def _meeting_lock(self, meeting_id: str) -> asyncio.Lock:
+        lock = self._meeting_locks.get(meeting_id)
+        if lock is None:
+            lock = self._meeting_locks[meeting_id] = asyncio.Lock()
+        return lock
 
     async def _meetings_for(self, event: PresenceEvent) -> list[Meeting]:
         if event.meeting_id is not None:
@@ -302,7 +358,13 @@ class PresenceLog:
         await self.store.put_meeting_facts(meeting_id, stored)
         self._synced[meeting_id] = time.monotonic()
 
-    async def refresh_status(
+    async def refresh_status(self, meeting: Meeting, now: datetime) -> MeetingStatus:
+        """Recompute a meeting's status; log ``status_changed`` if it moved (see
+        :meth:`_refresh_status`)."""
+        async with self._meeting_lock(meeting.id):
+            return await self._refresh_status(meeting, now)
+
+    async def _refresh_status(
         self, meeting: Meeting, now: datetime, *, persist: bool = True
     ) -> MeetingStatus:
         """Recompute a meeting's status; log ``status_changed`` if it moved.
