@@ -40,8 +40,9 @@ import asyncio
 import contextlib
 import time
 import weakref
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,7 +66,7 @@ from signalling.clock import Clock
 from signalling.metrics import Metrics
 from signalling.outage import is_outage
 from signalling.settings import Settings
-from signalling.store.base import Store
+from signalling.store.base import LogAppend, Store
 
 log = structlog.get_logger("vestibule.presence")
 
@@ -91,6 +92,9 @@ RETRY_MAX = 2.0
 #: events waiting to be written past which new work is refused (bounded memory
 #: through a long outage: about 1 KB each, so tens of MB at most)
 BACKLOG_LIMIT = 50_000
+
+#: events written in one store transaction at most (group commit)
+BATCH_MAX = 500
 
 StatusListener = Callable[[Meeting, StatusDecision], None]
 _Item = tuple[PresenceEvent, "asyncio.Future[None]", int]
@@ -121,8 +125,6 @@ class PresenceLog:
         self._recorded = 0
         #: futures of written(): (number of the last event before it, future)
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-        #: the rooms whose events are being written now, and what each still holds
-        self._lanes: dict[str, deque[tuple[PresenceEvent, int, asyncio.Future[None]]]] = {}
         self._meeting_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -146,8 +148,10 @@ class PresenceLog:
     def record(self, event: PresenceEvent) -> asyncio.Future[None]:
         """Queue ``event``; the future is done once it is in the log.
 
-        Events of one room are written in the order recorded; rooms are written
-        side by side (a join waits for its own room's events only)."""
+        Events are written in the order recorded, in batches: whatever has
+        queued up while the previous batch was written goes in one store
+        transaction (group commit), so a burst of joins costs a few round trips,
+        not three per join."""
         stored = asyncio.get_running_loop().create_future()
         self._recorded += 1
         self._pending.add(self._recorded)
@@ -177,37 +181,19 @@ class PresenceLog:
     # -- the writer ------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Hand each recorded event to its room's lane, forever (owned by the app's
-        cleanup context; cancelling it cancels the lanes)."""
-        lanes: set[asyncio.Task[None]] = set()
-        try:
-            while True:
-                event, stored, number = await self._queue.get()
-                lane = self._lanes.get(event.room_id)
-                if lane is not None:
-                    lane.append((event, number, stored))
-                    continue
-                self._lanes[event.room_id] = deque([(event, number, stored)])
-                task = asyncio.create_task(self._lane(event.room_id))
-                lanes.add(task)
-                task.add_done_callback(lanes.discard)
-        finally:
-            for task in list(lanes):
-                task.cancel()
-
-    async def _lane(self, room_id: str) -> None:
-        """Write one room's events in order until none is left."""
-        queue = self._lanes[room_id]
-        while queue:
-            event, number, stored = queue[0]
+        """Write what was recorded, batch by batch, forever (owned by the app's
+        cleanup context)."""
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < BATCH_MAX and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             try:
-                await self._store(event)
+                await self._store([event for event, _, _ in batch])
             finally:
-                queue.popleft()
-                if not stored.done():
-                    stored.set_result(None)
-                self._written(number)
-        del self._lanes[room_id]
+                for _, stored, number in batch:
+                    if not stored.done():
+                        stored.set_result(None)
+                    self._written(number)
 
     def _written(self, number: int) -> None:
         self._pending.discard(number)
@@ -223,23 +209,29 @@ class PresenceLog:
                     waiting.append((last, done))
             self._waiters = waiting
 
-    async def _store(self, event: PresenceEvent) -> None:
-        """Write ``event``, retrying while the store cannot be reached."""
-        written: set[str | None] = set()
+    async def _store(self, events: list[PresenceEvent]) -> None:
+        """Write a batch, retrying while the store cannot be reached.
+
+        What the events mean (entries, folded facts, status changes) is worked
+        out once, from the store's facts; only the write is retried, so a retry
+        never folds an event twice."""
         delay = RETRY_FIRST
+        composed: _Batch | None = None
         while True:
             try:
-                await self._write(event, written)
+                if composed is None:
+                    composed = await self._compose(events)
+                await self._commit(composed)
                 return
             except Exception as exc:
                 if not is_outage(exc):
                     # a fault of ours: trying again cannot help, and the log must go on
-                    log.exception("presence event not recorded", team=event.team_id)
+                    log.exception("presence events not recorded", events=len(events))
                     return
                 self.metrics.presence_retries.inc()
                 log.warning(
                     "presence write failed; retrying",
-                    team=event.team_id,
+                    events=len(events),
                     error=type(exc).__name__,
                     retry_in=delay,
                 )
@@ -250,36 +242,85 @@ class PresenceLog:
         """Wait until everything recorded so far is in the log."""
         await self.written()
 
-    async def _write(self, event: PresenceEvent, written: set[str | None]) -> None:
-        """Append ``event``'s entries, skipping those in ``written`` (a retry)."""
-        meetings = await self._meetings_for(event)
-        data: dict[str, Any] = {
-            "participant": event.participant_id,
-            "role": str(event.role),
-            "room": event.room_id,
-            "detail": dict(event.detail),
+    async def _compose(self, events: list[PresenceEvent]) -> _Batch:
+        """The entries and facts a batch writes. Everything read from the store
+        is read first; only then is this node's memory changed."""
+        meetings = [await self._meetings_for(event) for event in events]
+        now = time.monotonic()
+        stale = {
+            m.id
+            for found in meetings
+            for m in found
+            if m.id not in self._facts or now - self._synced.get(m.id, 0.0) > FACTS_TTL
         }
-        if not meetings:
-            if None not in written:
-                await self.append(event.team_id, event.at, "presence", str(event.kind), None, data)
-                written.add(None)
-            return
-        for meeting in meetings:
-            # rooms are written side by side, and a guest moved to another room
-            # brings its meeting along: one fold of a meeting at a time
-            async with self._meeting_lock(meeting.id):
-                # folded from a copy fresh from the store (or this node's own last
-                # write), and persisted below: in step with the store
-                facts = fold(await self._facts_of(meeting.id), event)
-                self._remember(meeting.id, facts, time.monotonic())
-                if meeting.id not in written:
-                    data = {**data, "indicator": str(guest_indicator(facts))}
-                    await self.append(
-                        event.team_id, event.at, "presence", str(event.kind), meeting.id, data
+        stored = await self.store.get_meeting_facts_many(stale) if stale else {}
+        for meeting_id in stale:
+            self._load(meeting_id, stored.get(meeting_id), now)
+        batch = _Batch()
+        for event, found in zip(events, meetings, strict=True):
+            data: dict[str, Any] = {
+                "participant": event.participant_id,
+                "role": str(event.role),
+                "room": event.room_id,
+                "detail": dict(event.detail),
+            }
+            kind = str(event.kind)
+            if not found:
+                batch.appends.append((event.team_id, event.at, "presence", kind, None, data))
+                continue
+            for meeting in found:
+                facts = fold(self._facts.get(meeting.id, MeetingFacts()), event)
+                self._remember(meeting.id, facts, now)
+                indicator = str(guest_indicator(facts))
+                batch.appends.append(
+                    (
+                        event.team_id,
+                        event.at,
+                        "presence",
+                        kind,
+                        meeting.id,
+                        {**data, "indicator": indicator},
                     )
-                    written.add(meeting.id)
-                await self._refresh_status(meeting, event.at, persist=False)
-                await self._persist(meeting.id)
+                )
+                decision = meeting_status(meeting, facts, event.at, grace=self.settings.link_grace)
+                batch.decisions.append((meeting, decision))
+                old = self._status.get(meeting.id)
+                if old != decision.status:
+                    if old is not None:
+                        log.info(
+                            "meeting status",
+                            change=f"{old} -> {decision.status}",
+                            meeting=meeting.id,
+                            team=meeting.team_id,
+                        )
+                        batch.appends.append(_status_entry(meeting, event.at, old, decision.status))
+                    self._status[meeting.id] = decision.status
+                batch.touched.add(meeting.id)
+        batch.facts = {mid: self._stored_facts(mid) for mid in batch.touched}
+        return batch
+
+    async def _commit(self, batch: _Batch) -> None:
+        """One store transaction for the batch, then publish its entries in order.
+
+        The locks of every meeting and team it touches are held (in a fixed
+        order) so a REST change of the same meeting or team cannot interleave
+        its own entries or facts with the batch's."""
+        async with contextlib.AsyncExitStack() as stack:
+            for meeting_id in sorted(batch.touched):
+                await stack.enter_async_context(self._meeting_lock(meeting_id))
+            for team_id in sorted({a[0] for a in batch.appends}):
+                await stack.enter_async_context(self._locks[team_id])
+            entries = await self.store.write_presence(batch.appends, batch.facts)
+            synced = time.monotonic()
+            for meeting_id in batch.touched:
+                self._synced[meeting_id] = synced
+            for entry in entries:
+                await self._published(entry)
+        for meeting, decision in batch.decisions:
+            for listener in self._status_listeners:
+                listener(meeting, decision)
+        for team_id in {entry.team_id for entry in entries}:
+            await self._maybe_trim(team_id, sum(1 for e in entries if e.team_id == team_id))
 
     def _meeting_lock(self, meeting_id: str) -> asyncio.Lock:
         lock = self._meeting_locks.get(meeting_id)
@@ -325,14 +366,18 @@ class PresenceLog:
         facts = self._facts.get(meeting_id)
         now = time.monotonic()
         if facts is None or now - self._synced.get(meeting_id, 0.0) > FACTS_TTL:
-            stored = await self.store.get_meeting_facts(meeting_id)
-            facts = MeetingFacts.from_dict(stored) if stored else MeetingFacts()
-            self._remember(meeting_id, facts, now)
-            status = stored.get(_STATUS_KEY) if stored else None
-            if isinstance(status, str):
-                # an unknown value (a newer version wrote it) is recomputed instead
-                with contextlib.suppress(ValueError):
-                    self._status[meeting_id] = MeetingStatus(status)
+            return self._load(meeting_id, await self.store.get_meeting_facts(meeting_id), now)
+        return facts
+
+    def _load(self, meeting_id: str, stored: Mapping[str, Any] | None, now: float) -> MeetingFacts:
+        """Take a meeting's stored facts (and last logged status) as this node's copy."""
+        facts = MeetingFacts.from_dict(stored) if stored else MeetingFacts()
+        self._remember(meeting_id, facts, now)
+        status = stored.get(_STATUS_KEY) if stored else None
+        if isinstance(status, str):
+            # an unknown value (a newer version wrote it) is recomputed instead
+            with contextlib.suppress(ValueError):
+                self._status[meeting_id] = MeetingStatus(status)
         return facts
 
     def _remember(self, meeting_id: str, facts: MeetingFacts, synced: float | None) -> None:
@@ -348,14 +393,18 @@ class PresenceLog:
             self._status.pop(oldest, None)
             self._synced.pop(oldest, None)
 
-    async def _persist(self, meeting_id: str) -> None:
-        """Keep the meeting's facts and last logged status beside it in the store."""
+    def _stored_facts(self, meeting_id: str) -> dict[str, Any]:
+        """The meeting's facts and last logged status, as kept beside it in the store."""
         facts = self._facts.get(meeting_id, MeetingFacts())
         stored: dict[str, Any] = facts.to_dict()
         status = self._status.get(meeting_id)
         if status is not None:
             stored[_STATUS_KEY] = str(status)
-        await self.store.put_meeting_facts(meeting_id, stored)
+        return stored
+
+    async def _persist(self, meeting_id: str) -> None:
+        """Keep the meeting's facts and last logged status beside it in the store."""
+        await self.store.put_meeting_facts(meeting_id, self._stored_facts(meeting_id))
         self._synced[meeting_id] = time.monotonic()
 
     async def refresh_status(self, meeting: Meeting, now: datetime) -> MeetingStatus:
@@ -388,14 +437,7 @@ class PresenceLog:
                 meeting=meeting.id,
                 team=meeting.team_id,
             )
-            await self.append(
-                meeting.team_id,
-                now,
-                "meeting",
-                str(MeetingChange.STATUS_CHANGED),
-                meeting.id,
-                {"status": str(decision.status), "was": str(old), "host": meeting.host_id},
-            )
+            await self.append(*_status_entry(meeting, now, old, decision.status))
         # only now: a write that failed above is retried and must see the change again
         self._status[meeting.id] = decision.status
         if persist:
@@ -432,15 +474,24 @@ class PresenceLog:
         team's entries in sequence order."""
         async with self._locks[team_id]:
             entry = await self.store.append_log(team_id, at, topic, kind, meeting_id, data)
-            self.metrics.presence_events.labels(topic).inc()
-            await self.bus.publish(entry)
-            for listener in self._entry_listeners:
-                listener(entry)
-        count = self._appended.get(team_id, 0) + 1
-        self._appended[team_id] = count
-        if count % 1000 == 0:  # trim now and then, not on every append
-            await self.store.trim_log(team_id, self.settings.log_retention)
+            await self._published(entry)
+        await self._maybe_trim(team_id, 1)
         return entry
+
+    async def _published(self, entry: LogEntry) -> None:
+        """An entry is in the store: count it, publish it, tell the listeners
+        (called under the team's lock, in sequence order)."""
+        self.metrics.presence_events.labels(entry.topic).inc()
+        await self.bus.publish(entry)
+        for listener in self._entry_listeners:
+            listener(entry)
+
+    async def _maybe_trim(self, team_id: str, appended: int) -> None:
+        """Trim the team's log after every 1,000 entries or so, not on every append."""
+        before = self._appended.get(team_id, 0)
+        count = self._appended[team_id] = before + appended
+        if count // 1000 != before // 1000:
+            await self.store.trim_log(team_id, self.settings.log_retention)
 
     async def meeting_changed(
         self, meeting: Meeting, change: MeetingChange, now: datetime, **data: Any
@@ -464,3 +515,23 @@ class PresenceLog:
         """The status from the facts in memory (see :meth:`describe` after a restart)."""
         facts = self._facts.get(meeting.id, MeetingFacts())
         return meeting_status(meeting, facts, now, grace=self.settings.link_grace).status
+
+
+@dataclass
+class _Batch:
+    """What one group commit writes, worked out before the write."""
+
+    appends: list[LogAppend] = field(default_factory=list)
+    facts: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: the meetings whose facts it writes
+    touched: set[str] = field(default_factory=set)
+    #: every status decision made, for the status listeners once written
+    decisions: list[tuple[Meeting, StatusDecision]] = field(default_factory=list)
+
+
+def _status_entry(
+    meeting: Meeting, at: datetime, was: MeetingStatus, status: MeetingStatus
+) -> LogAppend:
+    """The ``status_changed`` entry of a meeting whose status moved."""
+    data = {"status": str(status), "was": str(was), "host": meeting.host_id}
+    return (meeting.team_id, at, "meeting", str(MeetingChange.STATUS_CHANGED), meeting.id, data)

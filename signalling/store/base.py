@@ -25,6 +25,9 @@ from rooms.meeting import Meeting, MeetingType
 from rooms.presence import LogEntry
 from rooms.room import Room
 
+#: one entry to append: (team id, at, topic, kind, meeting id, data)
+LogAppend = tuple[str, datetime, str, str, "str | None", Mapping[str, Any]]
+
 
 class Store(Protocol):
     async def open(self) -> None:
@@ -141,6 +144,20 @@ class Store(Protocol):
     ) -> LogEntry:
         """Append one entry with the team's next sequence number (strictly
         increasing from 1, never reused, even after trimming or a restart)."""
+
+    async def write_presence(
+        self, appends: Sequence[LogAppend], facts: Mapping[str, Mapping[str, Any]]
+    ) -> list[LogEntry]:
+        """Append every entry (each team's in the order given, numbered as
+        append_log does) and replace every meeting's facts, all or nothing, in
+        one round trip: the presence writer's group commit. ``facts`` names
+        meetings that exist (the writer read them). Returns the entries, in
+        order."""
+
+    async def get_meeting_facts_many(
+        self, meeting_ids: Collection[str]
+    ) -> dict[str, Mapping[str, Any]]:
+        """The stored facts of each meeting that has some, in one round trip."""
 
     async def log_since(self, team_id: str, after_seq: int, limit: int = 1000) -> list[LogEntry]:
         """Entries with seq > after_seq, ascending, at most ``limit``."""

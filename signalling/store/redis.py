@@ -43,6 +43,7 @@ from rooms.presence import LogEntry
 from rooms.room import Room
 from rooms.validate import email_key
 from signalling.store import codec
+from signalling.store.base import LogAppend
 
 if TYPE_CHECKING:
     from signalling.store.base import Store
@@ -624,6 +625,48 @@ class RedisStore:
         )
         seq = await self._append_script(keys=list(self._log_keys(team_id)), args=[blob])
         return self._entry(team_id, int(seq), blob)
+
+    async def write_presence(
+        self, appends: Sequence[LogAppend], facts: Mapping[str, Mapping[str, Any]]
+    ) -> list[LogEntry]:
+        # One MULTI/EXEC: the append script per entry (numbered as append_log
+        # numbers), then the facts; nothing is applied unless all of it is.
+        if not appends and not facts:
+            return []
+        pipe = self._r.pipeline(transaction=True)
+        blobs: list[tuple[str, bytes]] = []
+        for team_id, at, topic, kind, meeting_id, data in appends:
+            blob = codec.pack_value(
+                {
+                    "at": codec.micros(at),
+                    "topic": topic,
+                    "kind": kind,
+                    "m": meeting_id,
+                    "data": data,
+                }
+            )
+            blobs.append((team_id, blob))
+            await self._append_script(keys=list(self._log_keys(team_id)), args=[blob], client=pipe)
+        for meeting_id, meeting_facts in facts.items():
+            pipe.set(f"{self._p}facts:{meeting_id}", codec.pack_value(meeting_facts))
+        results = await pipe.execute()
+        return [
+            self._entry(team_id, int(seq), blob)
+            for (team_id, blob), seq in zip(blobs, results[: len(blobs)], strict=True)
+        ]
+
+    async def get_meeting_facts_many(
+        self, meeting_ids: Collection[str]
+    ) -> dict[str, Mapping[str, Any]]:
+        ids = list(meeting_ids)
+        if not ids:
+            return {}
+        blobs = await self._r.mget([f"{self._p}facts:{mid}" for mid in ids])
+        return {
+            mid: dict(codec.unpack_value(_b(blob)))
+            for mid, blob in zip(ids, blobs, strict=True)
+            if blob is not None
+        }
 
     @staticmethod
     def _entry(team_id: str, seq: int, blob: bytes) -> LogEntry:

@@ -45,6 +45,7 @@ from rooms.presence import LogEntry
 from rooms.room import Room
 from rooms.validate import email_key
 from signalling.store import codec
+from signalling.store.base import LogAppend
 
 if TYPE_CHECKING:
     from signalling.store.base import Store
@@ -462,6 +463,66 @@ class SQLiteStore:
         )
         seq = int(rows[0][0])
         return LogEntry(seq, team_id, at, topic, kind, meeting_id, codec.load_json(payload))
+
+    async def write_presence(
+        self, appends: Sequence[LogAppend], facts: Mapping[str, Mapping[str, Any]]
+    ) -> list[LogEntry]:
+        # Five thread hops whatever the batch holds: the counters are read inside
+        # the write transaction (BEGIN IMMEDIATE holds the write lock, so no other
+        # appender, in this process or another, numbers meanwhile) and every row
+        # goes in with one executemany; the log_counters_follow trigger keeps the
+        # counters in step row by row.
+        if not appends and not facts:
+            return []
+        teams = sorted({a[0] for a in appends})
+        rows: list[tuple[Any, ...]] = []
+        entries: list[LogEntry] = []
+        async with self._transaction() as conn:
+            last: dict[str, int] = {}
+            if teams:
+                marks = ", ".join("?" * len(teams))
+                found = await conn.execute_fetchall(
+                    f"SELECT team_id, last_seq FROM log_counters WHERE team_id IN ({marks})",  # noqa: S608
+                    teams,
+                )
+                last = {row[0]: int(row[1]) for row in found}
+            for team_id, at, topic, kind, meeting_id, data in appends:
+                seq = last.get(team_id, 0) + 1
+                last[team_id] = seq
+                payload = codec.dump_json(data)
+                rows.append((team_id, seq, codec.micros(at), topic, kind, meeting_id, payload))
+                entries.append(
+                    LogEntry(seq, team_id, at, topic, kind, meeting_id, codec.load_json(payload))
+                )
+            if rows:
+                await conn.executemany(
+                    "INSERT INTO log (team_id, seq, at, topic, kind, meeting_id, data)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            if facts:
+                await conn.executemany(
+                    "INSERT INTO meeting_facts (meeting_id, facts)"
+                    " SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM meetings WHERE id = ?1)"
+                    " ON CONFLICT (meeting_id) DO UPDATE SET facts = excluded.facts",
+                    [(mid, codec.dump_json(f)) for mid, f in facts.items()],
+                )
+        return entries
+
+    async def get_meeting_facts_many(
+        self, meeting_ids: Collection[str]
+    ) -> dict[str, Mapping[str, Any]]:
+        ids = list(meeting_ids)
+        found: dict[str, Mapping[str, Any]] = {}
+        for start in range(0, len(ids), 500):  # SQLite's bound on parameters
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = await self._fetch(
+                f"SELECT meeting_id, facts FROM meeting_facts WHERE meeting_id IN ({marks})",  # noqa: S608
+                chunk,
+            )
+            found.update({row[0]: dict(codec.load_json(row[1])) for row in rows})
+        return found
 
     async def log_since(self, team_id: str, after_seq: int, limit: int = 1000) -> list[LogEntry]:
         rows = await self._fetch(

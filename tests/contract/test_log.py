@@ -80,3 +80,43 @@ async def test_concurrent_appenders_get_distinct_increasing_seqs(
     # and the stored order is each writer's order
     for n in range(4):
         assert [e.data["i"] for e in log if e.data["writer"] == n] == list(range(25))
+
+
+async def test_a_presence_batch_numbers_after_single_appends_and_keeps_facts(
+    world: World, backend: Backend
+) -> None:
+    store = world.store
+    m1, m2 = world.meeting(), world.meeting()
+    await store.add_meetings([m1, m2], [])
+    before = await store.append_log("team1", NOW, "presence", "entered", m1.id, {})
+    batch = [
+        ("team1", NOW, "presence", "waiting", m1.id, {"participant": "p1"}),
+        ("team2", NOW, "presence", "entered", None, {}),
+        ("team1", NOW, "meeting", "status_changed", m1.id, {"status": "live"}),
+    ]
+    facts = {m1.id: {"guest_entered": True, "status": "live"}, m2.id: {"x": 1}}
+    entries = await store.write_presence(batch, facts)
+    assert [(e.team_id, e.seq) for e in entries] == [("team1", 2), ("team2", 1), ("team1", 3)]
+    assert await store.log_since("team1", 0) == [before, entries[0], entries[2]]
+    assert await store.log_since("team2", 0) == [entries[1]]
+    assert dict(entries[0].data) == {"participant": "p1"}
+    # single appends, on this instance or another, go on after the batch
+    again = await backend.open()
+    assert (await again.append_log("team1", NOW, "presence", "left", None, {})).seq == 4
+    stored = await store.get_meeting_facts_many([m1.id, m2.id, "never"])
+    assert stored == {m1.id: facts[m1.id], m2.id: facts[m2.id]}
+    assert await store.get_meeting_facts(m1.id) == facts[m1.id]
+    assert await store.write_presence([], {}) == []
+
+
+async def test_concurrent_batches_and_appends_share_one_sequence(world: World) -> None:
+    store = world.store
+    batch = [("team1", NOW, "presence", "entered", None, {"n": n}) for n in range(5)]
+    results = await asyncio.gather(
+        *(store.write_presence(batch, {}) for _ in range(4)),
+        *(store.append_log("team1", NOW, "presence", "left", None, {}) for _ in range(5)),
+    )
+    seqs = [e.seq for r in results[:4] for e in r] + [e.seq for e in results[4:]]
+    assert sorted(seqs) == list(range(1, 26))
+    for r in results[:4]:  # a batch's entries are consecutive and in order
+        assert [e.seq for e in r] == list(range(r[0].seq, r[0].seq + 5))
