@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--turn-ttl", dest="turn_ttl", type=int)
         cmd.add_argument("--log-format", dest="log_format", choices=["console", "json"])
         cmd.add_argument("--log-level", dest="log_level")
+        cmd.add_argument("--smtp-url", dest="smtp_url", help="SMTP server for messages to guests")
+        cmd.add_argument("--mail-from", dest="mail_from", help="From address of those messages")
         cmd.add_argument(
             "--json", action="store_true", help="print the startup summary as one JSON object"
         )
@@ -90,7 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(asyncio.run(_loadseed(settings, args.rooms))), flush=True)
         return 0
     demo = args.command == "demo" or (not args.no_demo and not settings.redis_url)
-    return _serve(settings, demo=demo, as_json=args.json)
+    from signalling.sealing import DataKeyError, resolve_data_key
+
+    try:
+        key = resolve_data_key(settings.data_key, demo=demo, db_path=settings.db_path)
+    except DataKeyError as err:
+        print(f"vestibule: {err}", file=sys.stderr, flush=True)
+        return 2
+    return _serve(replace(settings, data_key=key), demo=demo, as_json=args.json)
 
 
 async def _loadseed(settings: Settings, rooms: int) -> dict[str, Any]:

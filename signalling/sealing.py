@@ -22,6 +22,7 @@ import binascii
 import os
 import secrets
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -117,3 +118,35 @@ class Sealer:
         if link is None or key is None:
             return None
         return Revealed(link, key)
+
+
+def demo_data_key(db_path: str) -> str:
+    """The demo's data key: kept in ``<db_path>.key`` (created, owner-only, on
+    first use), so that restarting the demo keeps the links it sealed readable."""
+    path = Path(f"{db_path}.key")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text(encoding="ascii").strip()
+        parse_data_key(key)
+        return key
+    key = new_data_key()
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def resolve_data_key(data_key: str, *, demo: bool, db_path: str) -> str:
+    """The data key ``vestibule serve`` runs with: the setting (checked), the
+    demo's own file, or DataKeyError saying what to do."""
+    if data_key:
+        parse_data_key(data_key)
+        return data_key
+    if demo:
+        return demo_data_key(db_path)
+    raise DataKeyError(
+        "VESTIBULE_DATA_KEY is not set: it seals guest links and keys at rest."
+        " Make one with: python -c 'import base64,secrets;"
+        " print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())'"
+        " and keep it out of the database's backups"
+    )
