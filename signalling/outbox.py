@@ -104,6 +104,9 @@ class Outbox:
         self.templates = templates if templates is not None else Templates()
         self.node = settings.node_id
         self._wake = asyncio.Event()
+        #: attempts this node has finished and recorded (tests wait on it)
+        self.settled = 0
+        self._settled = asyncio.Condition()
 
     def _id(self) -> str:
         return self._new_id()
@@ -246,6 +249,14 @@ class Outbox:
             log.info("message sent", trigger=str(message.trigger), attempt=message.attempts, **ids)
         if not await self.store.settle_message(settled, self.node):
             log.warning("message claim lost before its outcome was recorded", **ids)
+        async with self._settled:
+            self.settled += 1
+            self._settled.notify_all()
+
+    async def until_settled(self, count: int) -> None:
+        """Return once this node has recorded the outcome of ``count`` attempts."""
+        async with self._settled:
+            await self._settled.wait_for(lambda: self.settled >= count)
 
     def poke(self) -> None:
         """Wake the sender now (a test moved the clock, or a message was added)."""
