@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -63,7 +64,7 @@ from signalling.outbox import Outbox
 from signalling.presence import PresenceLog
 from signalling.room_commands import RoomCommands
 from signalling.scheduler import StatusScheduler
-from signalling.sealing import Sealer, new_data_key
+from signalling.sealing import new_data_key, sealer_for
 from signalling.session import Session
 from signalling.settings import Settings
 from signalling.store.base import Store
@@ -109,6 +110,8 @@ def create_app(
 ) -> web.Application:
     """The whole server as an aiohttp application (tests pass their own parts)."""
     settings = settings.with_secret()
+    if not settings.data_key:
+        settings = replace(settings, data_key=_ephemeral_data_key())
     store = store if store is not None else make_store(settings)
     clock = clock if clock is not None else SystemClock()
     bus = bus if bus is not None else make_bus(settings)
@@ -152,7 +155,7 @@ def create_app(
     ]
     scheduler = StatusScheduler(presence, store, clock)
     presence.on_status(scheduler.watch)
-    sealer = Sealer.from_setting(settings.data_key or _ephemeral_data_key())
+    sealer = sealer_for(settings.data_key)
     transport = None
     if settings.smtp_url:
         transport = SmtpTransport(parse_smtp_url(settings.smtp_url), timeout=settings.mail_timeout)

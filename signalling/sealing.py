@@ -19,16 +19,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from rooms.credentials import Credential
-from rooms.tokens import IssuedCredential
+from rooms.tokens import IssuedCredential, format_key
+
+if TYPE_CHECKING:
+    from signalling.store.base import Store
 
 KEY_BYTES = 32
 _NONCE_BYTES = 12
@@ -150,3 +155,23 @@ def resolve_data_key(data_key: str, *, demo: bool, db_path: str) -> str:
         " print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())'"
         " and keep it out of the database's backups"
     )
+
+
+@functools.lru_cache(maxsize=4)
+def sealer_for(data_key: str) -> Sealer:
+    """The Sealer of a data key setting (one per key, made once)."""
+    return Sealer.from_setting(data_key)
+
+
+async def show_guest_keys(
+    store: Store, data_key: str, views: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Staff views of meetings (signalling.views.meeting_view) with each
+    meeting's current guest key opened from its sealed copy (the dashboard's
+    snapshot and the views in its feed)."""
+    sealer = sealer_for(data_key)
+    credentials = await store.live_credentials([view["id"] for view in views])
+    for view in views:
+        shown = sealer.reveal(credentials.get(view["id"]))
+        view["guest_key"] = None if shown is None else format_key(shown.guest_key)
+    return views

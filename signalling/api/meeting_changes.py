@@ -63,7 +63,7 @@ async def _done(
     request: web.Request,
     actor: Actor,
     meeting: Meeting,
-    change: MeetingChange | None,
+    change: MeetingChange,
     action: str,
     issued: IssuedCredential | None = None,
     message: Trigger | None = None,
@@ -71,8 +71,7 @@ async def _done(
     """Tell the presence log, audit, schedule ``message`` (cancelling the
     meeting's pending ones), and answer with the meeting and its credential."""
     now = now_of(request)
-    if change is not None:
-        await request.app[PRESENCE].meeting_changed(meeting, change, now)
+    await request.app[PRESENCE].meeting_changed(meeting, change, now)
     await audit_actor(request, actor, action, meeting.id)
     if message is not None:
         await request.app[OUTBOX].changed(meeting, message, now)
@@ -167,7 +166,8 @@ async def reissue(request: web.Request) -> web.Response:
     now = now_of(request)
     issued = issue(request, meeting, now)  # Conflict if cancelled, Invalid in planning
     await request.app[STORE].replace_credential(meeting.id, issued.credential, now)
-    return await _done(request, actor, meeting, None, "meeting.reissue", issued)
+    # `updated` on the dashboards: their view of the meeting carries the new key
+    return await _done(request, actor, meeting, MeetingChange.UPDATED, "meeting.reissue", issued)
 
 
 async def summary(request: web.Request) -> web.Response:

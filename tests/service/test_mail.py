@@ -391,3 +391,30 @@ async def test_keys_sealed_under_another_data_key_read_as_absent(
     )
     shown = await second.call("GET", f"/api/meetings/{meeting['id']}", role="host")
     assert (shown.body["meeting"]["guest_key"], shown.body["meeting"]["link"]) == (None, None)
+
+
+async def test_the_dashboard_shows_the_guest_key_and_a_reissued_one(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    api = await mail_api(aiohttp_client, mail_settings(tmp_path, None))
+    (meeting,) = await book(api)
+    ws = await api.client.ws_connect("/ws/dashboard", headers=api.headers("host"))
+    try:
+        await ws.send_json({"type": "subscribe", "scope": "my"})
+        snapshot = await _next(ws, "snapshot")
+        (view,) = snapshot["meetings"]
+        assert view["guest_key"] == meeting["guest_key"]
+        reply = await api.call("POST", f"/api/meetings/{meeting['id']}/reissue", role="member")
+        fresh = reply.body["meeting"]["guest_key"]
+        change = await _next(ws, "meeting")
+        assert (change["change"], change["view"]["guest_key"]) == ("updated", fresh)
+    finally:
+        await ws.close()
+
+
+async def _next(ws: Any, kind: str) -> dict[str, Any]:
+    while True:
+        msg: dict[str, Any] = await ws.receive_json(timeout=WAIT)
+        if msg["type"] == kind:
+            return msg
+        assert msg["type"] != "error", msg
