@@ -15,8 +15,10 @@ revoked (and the new one stored) first, in one atomic store call, and the
 meeting record second. A crash between the two leaves a meeting whose old
 link no longer opens it, never a moved meeting still opened by the old link.
 The messages a change sends (signalling.outbox) are scheduled last, once the
-change is stored: confirming a slot sends the confirmation, rescheduling the
-new time and link, cancelling the cancellation; each first cancels the
+change is stored: confirming a slot sends the confirmation, rescheduling (or
+a reassignment that moves the meeting to another room, and so re-issues its
+link) the change notice with the new link, cancelling the cancellation; each
+first cancels the
 meeting's pending messages and schedules the reminders of the new time.
 """
 
@@ -136,8 +138,9 @@ async def reassign_meeting(request: web.Request) -> web.Response:
     """POST /api/meetings/{id}/reassign {host}: another member of the team hosts.
 
     A meeting in the old host's own room moves to the new host's room; the
-    guest key is bound to its room, so the credential is then re-issued (and
-    returned once, here): the guest must be sent the new link."""
+    guest key is bound to its room, so the credential is then re-issued and
+    the guest is sent the change notice (the ``reschedule`` trigger) with the
+    new link."""
     actor, meeting = await _target(request)
     body = await read_json(request)
     new_host = await member_in_team(request, actor, text(body, "host", required=True))
@@ -154,7 +157,9 @@ async def reassign_meeting(request: web.Request) -> web.Response:
         issued = issue(request, moved, now)
         await store.replace_credential(moved.id, issued.credential, now)
     await store.update_meeting(moved)
-    return await _done(request, actor, moved, change, "meeting.reassign", issued)
+    # a new link is news for the guest: the change notice carries it
+    message = None if issued is None else Trigger.RESCHEDULE
+    return await _done(request, actor, moved, change, "meeting.reassign", issued, message)
 
 
 async def reissue(request: web.Request) -> web.Response:

@@ -53,7 +53,7 @@ def booking(**extra: Any) -> dict[str, Any]:
         "duration": 1800,
     }
     body.update(extra)
-    return body
+    return {key: value for key, value in body.items() if value is not None}
 
 
 async def book(api: Api, **extra: Any) -> list[dict[str, Any]]:
@@ -254,7 +254,7 @@ async def test_reschedule_and_cancel_replace_the_pending_reminders(
     await inbox.until(received=2)
     await asyncio.wait_for(outbox.until_settled(2), WAIT)
     moved = inbox.received[1]
-    assert "has moved" in moved.subject and moved.links() == [new_token]
+    assert "has changed" in moved.subject and moved.links() == [new_token]
     rows = [(m["due_at"], m["trigger"], m["state"]) for m in await history(api, meeting["id"])]
     assert [row[0] for row in rows] == sorted(row[0] for row in rows)  # by due time
     assert sorted(rows) == [
@@ -418,3 +418,40 @@ async def _next(ws: Any, kind: str) -> dict[str, Any]:
         if msg["type"] == kind:
             return msg
         assert msg["type"] != "error", msg
+
+
+async def test_a_chosen_slot_confirms_and_a_reassignment_sends_the_new_link(
+    aiohttp_client: Any, tmp_path: Path, inbox: Inbox
+) -> None:
+    api = await mail_api(aiohttp_client, mail_settings(tmp_path, inbox))
+    outbox = outbox_of(api)
+    slots = [START, START + timedelta(days=1)]
+    (planning,) = await book(api, start=None, slots=[iso(s) for s in slots])
+    assert await history(api, planning["id"]) == []  # nothing until a slot is chosen
+    reply = await api.call(
+        "POST",
+        f"/api/meetings/{planning['id']}/confirm",
+        role="host",
+        json={"slot": iso(slots[1])},
+    )
+    first_token = reply.body["meeting"]["token"]
+    await inbox.until(received=1)
+    assert inbox.received[0].links() == [first_token]
+    assert f"{slots[1]:%B %Y, %H:%M}" in inbox.received[0].text
+    reply = await api.call(
+        "POST", f"/api/meetings/{planning['id']}/reassign", role="host", json={"host": "sam"}
+    )
+    new_token = reply.body["meeting"]["token"]
+    assert new_token != first_token
+    await inbox.until(received=2)
+    await asyncio.wait_for(outbox.until_settled(2), WAIT)
+    assert inbox.received[1].links() == [new_token]
+    triggers = sorted((m["trigger"], m["state"]) for m in await history(api, planning["id"]))
+    assert triggers == [
+        ("confirmation", "sent"),
+        ("reminder", "cancelled"),
+        ("reminder", "cancelled"),
+        ("reminder", "scheduled"),
+        ("reminder", "scheduled"),
+        ("reschedule", "sent"),
+    ]
