@@ -87,18 +87,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return loadtest_main(list(args.args))
     settings = settings_from(args, dict(os.environ))
-    logs.configure(settings.log_format, settings.log_level)
     if args.command == "loadseed":
+        logs.configure(settings.log_format, settings.log_level)
         print(json.dumps(asyncio.run(_loadseed(settings, args.rooms))), flush=True)
         return 0
     demo = args.command == "demo" or (not args.no_demo and not settings.redis_url)
     from signalling.sealing import DataKeyError, resolve_data_key
 
-    try:
+    try:  # before anything starts: a server that cannot seal links must not run
         key = resolve_data_key(settings.data_key, demo=demo, db_path=settings.db_path)
     except DataKeyError as err:
         print(f"vestibule: {err}", file=sys.stderr, flush=True)
         return 2
+    logs.configure(settings.log_format, settings.log_level)
     return _serve(replace(settings, data_key=key), demo=demo, as_json=args.json)
 
 
