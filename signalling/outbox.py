@@ -168,7 +168,8 @@ class Outbox:
             key = f"{revealed.guest_key[:4]}-{revealed.guest_key[4:]}"
         sessions: list[Meeting] = [meeting]
         if message.trigger is Trigger.SERIES_CONFIRMATION and meeting.series_id is not None:
-            every = await store.list_meetings(meeting.team_id, host_ids=None)
+            # the confirmation goes on the first session: the others start later
+            every = await store.list_meetings(meeting.team_id, start_from=meeting.start)
             sessions = [
                 m for m in every if m.series_id == meeting.series_id and not m.cancelled
             ] or [meeting]
