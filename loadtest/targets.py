@@ -8,6 +8,7 @@ link tokens) and runs with the rate limit out of the way and media checks off.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import os
 import secrets
@@ -221,6 +222,8 @@ def hub_env(jwt_secret: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         VESTIBULE_JWT_SECRET=jwt_secret,
+        # one data key for every node of a run (serve --no-demo needs one)
+        VESTIBULE_DATA_KEY=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         # the limits protect a hub from one client; here one process plays many clients
         VESTIBULE_RATE="1000000",
         VESTIBULE_BURST="1000000",

@@ -1,7 +1,10 @@
 """The stored form of a meeting's guest credentials (link token + guest key).
 
-Only SHA-256 digests are stored; see rooms.tokens for issuing, checking and
-the single-use rules.
+Look-up and comparison use SHA-256 digests only. The clear values are also
+kept, *sealed* (encrypted and authenticated by the shell with a data key that
+is never stored beside them, signalling.sealing), so that staff of the team can
+see a meeting's key and link again and the messages sent to the guest can carry
+them. See rooms.tokens for issuing, checking and the single-use rules.
 """
 
 from __future__ import annotations
@@ -29,3 +32,8 @@ class Credential:
     redeemed_at: datetime | None = None
     #: hex SHA-256 of the rejoin secret given to the redeeming device
     device_digest: str | None = None
+    #: the link token, sealed (AES-GCM under the data key); None for a
+    #: credential issued before sealing existed
+    link_sealed: str | None = None
+    #: the normalised guest key, sealed likewise
+    key_sealed: str | None = None

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -45,21 +47,26 @@ from signalling.keys import (
     HUB,
     LOGIN_LIMITER,
     METRICS,
+    OUTBOX,
     PRESENCE,
     READINESS,
     ROOMS,
     SCHEDULER,
+    SEALER,
     SETTINGS,
     STORE,
     WEBHOOKS,
     Readiness,
 )
+from signalling.mail import SmtpTransport, parse_smtp_url
 from signalling.metrics import Metrics
 from signalling.origin import OriginPolicy, rest_guard
 from signalling.outage import error_for
+from signalling.outbox import Outbox
 from signalling.presence import PresenceLog
 from signalling.room_commands import RoomCommands
 from signalling.scheduler import StatusScheduler
+from signalling.sealing import new_data_key, sealer_for
 from signalling.session import Session
 from signalling.settings import Settings
 from signalling.store.base import Store
@@ -105,6 +112,8 @@ def create_app(
 ) -> web.Application:
     """The whole server as an aiohttp application (tests pass their own parts)."""
     settings = settings.with_secret()
+    if not settings.data_key:
+        settings = replace(settings, data_key=_ephemeral_data_key())
     store = store if store is not None else make_store(settings)
     clock = clock if clock is not None else SystemClock()
     bus = bus if bus is not None else make_bus(settings)
@@ -152,6 +161,11 @@ def create_app(
     ]
     scheduler = StatusScheduler(presence, store, clock)
     presence.on_status(scheduler.watch)
+    sealer = sealer_for(settings.data_key)
+    transport = None
+    if settings.smtp_url:
+        transport = SmtpTransport(parse_smtp_url(settings.smtp_url), timeout=settings.mail_timeout)
+    outbox = Outbox(settings, store, clock, sealer, _new_id, transport=transport)
     webhooks = WebhookSender(settings, metrics) if settings.webhook_urls else None
     if webhooks is not None:
         presence.on_entry(webhooks.enqueue)
@@ -173,6 +187,8 @@ def create_app(
     app[SCHEDULER] = scheduler
     app[LOGIN_LIMITER] = WindowLimiter(LOGIN_ATTEMPTS_PER_MINUTE, 60.0)
     readiness = app[READINESS] = Readiness()
+    app[SEALER] = sealer
+    app[OUTBOX] = outbox
     if webhooks is not None:
         app[WEBHOOKS] = webhooks
 
@@ -237,6 +253,8 @@ def create_app(
             await stack.enter_async_context(_running(presence.run(), "presence-writer"))
             await stack.enter_async_context(_running(heartbeat.run(), "heartbeat"))
             await stack.enter_async_context(_running(scheduler.run(), "status-scheduler"))
+            if outbox.transport is not None:
+                await stack.enter_async_context(_running(outbox.run(), "outbox-sender"))
             if webhooks is not None:
                 await stack.enter_async_context(_running(webhooks.run(), "webhooks"))
             yield
@@ -252,6 +270,18 @@ def create_app(
         app.cleanup_ctx.append(context)
     app.on_shutdown.append(shutdown)
     return app
+
+
+def _ephemeral_data_key() -> str:
+    """A data key for this process only, when the settings give none (tests and
+    embedding; ``vestibule serve`` refuses to start without one unless it runs
+    the demo): links sealed with it cannot be shown again after a restart."""
+    log.warning("no data key: guest links and keys are readable again only until restart")
+    return new_data_key()
+
+
+def _new_id() -> str:
+    return secrets.token_hex(8)
 
 
 @contextlib.asynccontextmanager

@@ -33,7 +33,9 @@ log = structlog.get_logger("vestibule.cli")
 ALIASES = {"db_path": "--db", "redis_url": "--redis", "stun_urls": "--stun", "turn_urls": "--turn"}
 #: Settings fields that are not flags: ``demo`` is the ``demo`` command (and
 #: ``serve --no-demo``), not a switch of its own
-NOT_FLAGS = frozenset({"demo"})
+#: settings that are not flags: the demo is chosen by the command, and the data
+#: key must not appear on a command line (every user of the machine can read it)
+NOT_FLAGS = frozenset({"demo", "data_key"})
 HELP = {
     "db_path": "SQLite database file",
     "redis_url": "Redis URL (scale-out mode)",
@@ -135,7 +137,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(asyncio.run(_loadseed(settings, args.rooms))), flush=True)
         return 0
     demo = args.command == "demo" or (not args.no_demo and not settings.redis_url)
-    return _serve(settings, demo=demo, as_json=args.json)
+    from signalling.sealing import DataKeyError, resolve_data_key
+
+    try:  # before anything starts: a server that cannot seal links must not run
+        key = resolve_data_key(settings.data_key, demo=demo, db_path=settings.db_path)
+    except DataKeyError as err:
+        print(f"vestibule: {err}", file=sys.stderr, flush=True)
+        return 2
+    return _serve(replace(settings, data_key=key), demo=demo, as_json=args.json)
 
 
 async def _loadseed(settings: Settings, rooms: int) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from signalling.endpoint import Upgrade
 from signalling.feed import HELD_FACTOR, Subscriber, TeamFeed
 from signalling.metrics import Metrics
 from signalling.presence import PresenceLog
+from signalling.sealing import show_guest_keys
 from signalling.settings import Settings
 from signalling.staff_auth import StaffPrincipal, from_jwt, from_session_cookie
 from signalling.store.base import Store
@@ -125,7 +126,7 @@ class Dashboard:
                     meeting, status=str(status), indicator=str(indicator), rooms=rooms, types=types
                 )
             )
-        return views
+        return await show_guest_keys(self.store, self.settings.data_key, views)
 
     async def view_of(self, meeting_id: str) -> dict[str, Any] | None:
         try:
@@ -135,9 +136,10 @@ class Dashboard:
         rooms = {r.id: r for r in await self.store.list_rooms(meeting.team_id)}
         types = {t.id: t for t in await self.store.list_meeting_types(meeting.team_id)}
         status, indicator = await self.presence.describe(meeting, self.clock.now())
-        return meeting_view(
+        view = meeting_view(
             meeting, status=str(status), indicator=str(indicator), rooms=rooms, types=types
         )
+        return (await show_guest_keys(self.store, self.settings.data_key, [view]))[0]
 
     async def subscribe(self, conn: Connection, staff: StaffPrincipal, msg: p.Subscribe) -> None:
         hosts, team_id = await self._scope(staff, msg.scope)

@@ -3,8 +3,9 @@
 ``ensure_demo`` creates the demo organisation once (a clinic-plan team with
 two clinicians, its shared rooms, a custom room, meeting types and a manager)
 and, on every start, a fresh set of meetings for today, three of them
-joinable right now. Guest links and keys exist in clear only at issue, so each
-start issues new ones and returns them for the CLI to print.
+joinable right now. Each start issues their links and keys (sealed under the
+settings' data key, so the dashboard shows them) and returns them for the CLI
+to print.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rooms.plans import default_shared_rooms, user_room_for
 from rooms.room import Room, RoomKind
 from rooms.schedule import create_meeting
 from rooms.tokens import format_key, issue_credential
+from signalling.sealing import sealer_for
 from signalling.settings import Settings
 from signalling.store.base import Store
 
@@ -130,6 +132,8 @@ async def ensure_demo(store: Store, settings: Settings, now: datetime) -> DemoIn
         issued = issue_credential(
             meeting, now, new_id=new_id, before=settings.link_before, grace=settings.link_grace
         )
+        if settings.data_key:  # sealed, so the dashboard shows the key (docs/decisions.md)
+            issued = sealer_for(settings.data_key).seal_issued(issued)
         await store.add_meetings([meeting], [issued.credential])
         info.meetings.append(
             {

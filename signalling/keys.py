@@ -14,9 +14,11 @@ from signalling.dashboard import Dashboard
 from signalling.endpoint import Heartbeat
 from signalling.hub import Hub
 from signalling.metrics import Metrics
+from signalling.outbox import Outbox
 from signalling.presence import PresenceLog
 from signalling.room_commands import RoomCommands
 from signalling.scheduler import StatusScheduler
+from signalling.sealing import Sealer
 from signalling.settings import Settings
 from signalling.store.base import Store
 from signalling.throttle import WindowLimiter
@@ -50,3 +52,7 @@ class Readiness:
 
 
 READINESS = web.AppKey("readiness", Readiness)
+#: seals and opens guest links and keys at rest (the data key)
+SEALER = web.AppKey("sealer", Sealer)
+#: messages to guests: scheduling on booking and change, and their delivery
+OUTBOX = web.AppKey("outbox", Outbox)

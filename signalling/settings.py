@@ -64,6 +64,21 @@ class Settings:
     #: wrong guest keys for one room within a minute that raise the alarm (the
     #: metric vestibule_guest_key_alarms_total and a warning line); refuses nobody
     key_attempts_per_room: int = 30
+    #: base64 of the 32-byte AES-GCM key that seals guest links and keys at rest
+    #: (signalling.sealing); never stored in the database. ``vestibule serve``
+    #: refuses to start without it unless it runs the demo, which keeps a
+    #: generated one in a file next to its database (signalling.cli)
+    data_key: str = ""
+    # -- messages to guests (signalling.outbox) ------------------------------------
+    #: the SMTP server, ``smtp://user:pass@host:587?starttls=1`` or ``smtps://...``
+    #: (implicit TLS); empty: messages stay scheduled in the outbox, unsent
+    smtp_url: str = ""
+    #: the From address of messages to guests
+    mail_from: str = "Vestibule <no-reply@vestibule.invalid>"
+    #: attempts per message before it is ``failed``
+    mail_attempts: int = 5
+    #: seconds one SMTP conversation may take
+    mail_timeout: float = 30.0
     # -- presence log -----------------------------------------------------------
     log_retention: int = 10_000
     # -- webhooks (signalling.webhooks): every log entry POSTed to each URL -------

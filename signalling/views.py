@@ -21,8 +21,9 @@ def meeting_view(
     rooms: Mapping[str, Room],
     types: Mapping[str, MeetingType],
 ) -> dict[str, Any]:
-    """The staff view of a meeting. ``guest_key`` is always null here: keys are
-    stored only as digests and shown once, at issue (docs/decisions.md)."""
+    """The staff view of a meeting. ``guest_key`` is null here: it is opened
+    from its sealed copy by whoever has the data key (signalling.sealing's
+    show_guest_keys for the dashboard, the REST renderer)."""
     mtype = types.get(meeting.type_id) if meeting.type_id else None
     room = rooms.get(meeting.room_id)
     return {

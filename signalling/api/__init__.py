@@ -4,17 +4,27 @@
 module per concept: auth (login, logout, me, view-as), clients, team
 (members, groups, API keys), team_rooms (rooms, meeting types), meetings
 (list, read, book), meeting_changes (confirm, cancel, reschedule, reassign,
-summary) and reviews (the guest's review).
+summary, re-issue), messaging (a team's reminders and templates) and
+reviews (the guest's review).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from signalling.api import auth, clients, meeting_changes, meetings, reviews, team, team_rooms
+from signalling.api import (
+    auth,
+    clients,
+    meeting_changes,
+    meetings,
+    messaging,
+    reviews,
+    team,
+    team_rooms,
+)
 
 
 def setup(app: web.Application) -> None:
     """Add the REST routes to ``app``."""
-    for module in (auth, clients, team, team_rooms, meetings, meeting_changes, reviews):
+    for module in (auth, clients, team, team_rooms, meetings, meeting_changes, messaging, reviews):
         module.setup(app)

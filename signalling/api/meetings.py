@@ -1,9 +1,11 @@
-"""Meetings: list (scoped, filtered, sorted), read one, book one or a series.
+"""Meetings: list (scoped, filtered, sorted), read one, book one or a series,
+its communication history and its calendar file.
 
-Booking issues each dated meeting's guest credential at once and returns its
-clear link, token and guest key in the 201 response: the only time they
-exist outside the guest's hands (the store keeps digests). A meeting booked
-with proposed slots gets its credential when a slot is confirmed.
+Booking issues each dated meeting's guest credential at once (the store keeps
+its digests for look-up and its clear values sealed under the data key, so
+staff see them again in every view) and schedules the messages the booking
+sends (signalling.outbox). A meeting booked with proposed slots gets its
+credential and its confirmation when a slot is confirmed.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from aiohttp import web
 
 from rooms.access import DashboardScope, visible_meetings_scope
 from rooms.accounts import StaffAccount
-from rooms.errors import Invalid
+from rooms.errors import Conflict, Invalid
 from rooms.meeting import Frequency, Guest, Meeting
 from rooms.presence import MeetingChange
 from rooms.room import Room, RoomKind
@@ -33,7 +35,7 @@ from signalling.api.body import (
     seconds,
     text,
 )
-from signalling.api.render import MeetingRenderer
+from signalling.api.render import MeetingRenderer, message_json
 from signalling.api.scope import (
     Actor,
     audit_actor,
@@ -45,21 +47,26 @@ from signalling.api.scope import (
     team_actor,
     type_in_team,
 )
-from signalling.keys import PRESENCE, SETTINGS, STORE
+from signalling.keys import CLOCK, OUTBOX, PRESENCE, SEALER, SETTINGS, STORE
+from signalling.mail import calendar
 
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/meetings", list_meetings)
     app.router.add_post("/api/meetings", create_meetings)
     app.router.add_get("/api/meetings/{id}", get_meeting)
+    app.router.add_get("/api/meetings/{id}/messages", meeting_messages)
+    app.router.add_get("/api/meetings/{id}/calendar.ics", meeting_calendar)
 
 
 def issue(request: web.Request, meeting: Meeting, now: datetime) -> IssuedCredential:
-    """The meeting's credential under this server's validity margins."""
+    """The meeting's credential under this server's validity margins, its clear
+    values sealed for the store."""
     settings = request.app[SETTINGS]
-    return issue_credential(
+    issued = issue_credential(
         meeting, now, new_id=new_id, before=settings.link_before, grace=settings.link_grace
     )
+    return request.app[SEALER].seal_issued(issued)
 
 
 def _statuses(raw: str | None) -> frozenset[str] | None:
@@ -196,11 +203,45 @@ async def create_meetings(request: web.Request) -> web.Response:
     for meeting in meetings:
         await presence.meeting_changed(meeting, MeetingChange.CREATED, now)
         await audit_actor(request, actor, "meeting.create", meeting.id)
+    await request.app[OUTBOX].booked(meetings, now)
     renderer = await MeetingRenderer.for_team(request.app, actor.team.id, now)
-    out = []
-    for meeting in meetings:
-        view = renderer.view(meeting, issued.get(meeting.id))
-        view.setdefault("link", None)
-        view.setdefault("token", None)
-        out.append(view)
+    out = [renderer.view(meeting, issued.get(meeting.id)) for meeting in meetings]
     return web.json_response({"meetings": out}, status=201)
+
+
+async def meeting_messages(request: web.Request) -> web.Response:
+    """GET /api/meetings/{id}/messages: every message to the guest, scheduled,
+    sent, failed or cancelled, by due time."""
+    actor = await team_actor(request)
+    meeting = await meeting_in_team(request, actor, request.match_info["id"])
+    messages = await request.app[STORE].list_messages(meeting.id)
+    return web.json_response({"messages": [message_json(m) for m in messages]})
+
+
+async def meeting_calendar(request: web.Request) -> web.Response:
+    """GET /api/meetings/{id}/calendar.ics: the meeting as an iCalendar event
+    with its current join link (what the guest's confirmation carries)."""
+    actor = await team_actor(request)
+    meeting = await meeting_in_team(request, actor, request.match_info["id"])
+    if meeting.start is None or meeting.cancelled:
+        raise Conflict("the meeting has no time to put in a calendar")
+    store = request.app[STORE]
+    host = await store.get_staff(meeting.host_id)
+    revealed = request.app[SEALER].reveal(await store.get_credential_for_meeting(meeting.id))
+    link = None
+    if revealed is not None:
+        link = f"{request.app[SETTINGS].base_url}/join/{revealed.link_token}"
+    body = calendar(
+        [(meeting, link)],
+        team_name=actor.team.name,
+        host_name=host.name,
+        stamp=request.app[CLOCK].now(),
+    )
+    return web.Response(
+        body=body,
+        headers={
+            "Content-Type": "text/calendar; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="meeting-{meeting.id}.ics"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -1,8 +1,9 @@
 """The JSON shapes of the REST API (docs/openapi.yaml names each one).
 
 Meetings use the dashboard's shape (signalling.views.meeting_view) so that a
-page sees the same object from a list and from the live feed; the clear link
-token and guest key are added only in the response that issued them.
+page sees the same object from a list and from the live feed, with the
+meeting's current link, token and guest key opened from their sealed copies
+(signalling.sealing): staff of the team can read a key to a patient again.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from typing import Any
 from aiohttp import web
 
 from rooms.accounts import Group, StaffAccount, Team
+from rooms.credentials import Credential
 from rooms.meeting import Meeting, MeetingType
+from rooms.outbox import OutboxMessage
 from rooms.room import Room
-from rooms.tokens import IssuedCredential
-from signalling.keys import PRESENCE, SETTINGS, STORE
-from signalling.views import meeting_view
+from rooms.tokens import IssuedCredential, format_key
+from signalling.keys import PRESENCE, SEALER, SETTINGS, STORE
+from signalling.views import iso, meeting_view
 
 Json = dict[str, Any]
 
@@ -119,6 +122,8 @@ class MeetingRenderer:
         self._rooms = rooms
         self._types = types
         self._now = now
+        #: meeting id -> its live credential (loaded by prime)
+        self._credentials: dict[str, Credential] = {}
 
     @classmethod
     async def for_team(cls, app: web.Application, team_id: str, now: datetime) -> MeetingRenderer:
@@ -130,14 +135,17 @@ class MeetingRenderer:
     async def prime(self, meetings: Sequence[Meeting]) -> None:
         """Load these meetings' stored presence facts, so that status and
         indicator are right on a node that has not seen them since it started."""
-        await self._app[PRESENCE].prime([meeting.id for meeting in meetings])
+        ids = [meeting.id for meeting in meetings]
+        await self._app[PRESENCE].prime(ids)
+        self._credentials = await self._app[STORE].live_credentials(ids)
 
     def status(self, meeting: Meeting) -> str:
         return str(self._app[PRESENCE].status_of(meeting, self._now))
 
     def view(self, meeting: Meeting, issued: IssuedCredential | None = None) -> Json:
-        """The staff view; with ``issued``, also the clear link, token and guest
-        key, which exist only in this one response."""
+        """The staff view, with the meeting's current link, token and guest key
+        (``issued``'s when just issued, else opened from the credential
+        :meth:`prime` loaded; null when there is none, or it cannot be opened)."""
         presence = self._app[PRESENCE]
         out = meeting_view(
             meeting,
@@ -146,12 +154,34 @@ class MeetingRenderer:
             rooms=self._rooms,
             types=self._types,
         )
+        token, key = None, None
         if issued is not None:
-            base = self._app[SETTINGS].base_url
-            out["link"] = f"{base}/join/{issued.link_token}"
-            out["token"] = issued.link_token
-            out["guest_key"] = issued.display_key
+            token, key = issued.link_token, issued.guest_key
+        else:
+            revealed = self._app[SEALER].reveal(self._credentials.get(meeting.id))
+            if revealed is not None:
+                token, key = revealed.link_token, revealed.guest_key
+        base = self._app[SETTINGS].base_url
+        out["link"] = None if token is None else f"{base}/join/{token}"
+        out["token"] = token
+        out["guest_key"] = None if key is None else format_key(key)
         return out
 
     def views(self, meetings: Sequence[Meeting]) -> list[Json]:
         return [self.view(meeting) for meeting in meetings]
+
+
+def message_json(message: OutboxMessage) -> Json:
+    """One entry of a meeting's communication history."""
+    return {
+        "id": message.id,
+        "trigger": str(message.trigger),
+        "recipient": message.recipient,
+        "state": str(message.state),
+        "due_at": iso(message.due_at),
+        "sent_at": iso(message.sent_at),
+        "attempts": message.attempts,
+        "last_error": message.last_error,
+        "offset": None if message.offset is None else int(message.offset.total_seconds()),
+        "created_at": iso(message.created_at),
+    }

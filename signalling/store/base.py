@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from rooms.accounts import ApiKey, AuditEntry, Group, Organisation, StaffAccount, Team
 from rooms.credentials import Credential
 from rooms.meeting import Meeting, MeetingType
+from rooms.outbox import OutboxMessage, TeamMessaging, Trigger
 from rooms.presence import LogEntry
 from rooms.room import Room
 
@@ -96,6 +97,10 @@ class Store(Protocol):
     async def get_credential_for_meeting(self, meeting_id: str) -> Credential | None:
         """The meeting's current (unrevoked) credential, if any."""
 
+    async def live_credentials(self, meeting_ids: Collection[str]) -> dict[str, Credential]:
+        """Meeting id -> its current (unrevoked) credential, for those of
+        ``meeting_ids`` that have one (a page of meetings in one call)."""
+
     async def redeem_link(
         self, link_digest: str, device_digest: str, now: datetime
     ) -> Credential | None:
@@ -116,6 +121,46 @@ class Store(Protocol):
         mapping), kept beside the meeting so status survives log trimming."""
 
     async def put_meeting_facts(self, meeting_id: str, facts: Mapping[str, Any]) -> None: ...
+
+    # -- the outbox of messages to guests ------------------------------------------
+    async def add_messages(self, messages: Sequence[OutboxMessage]) -> None:
+        """Add messages, all or none (NotFound if a meeting does not exist,
+        Conflict for a reused id)."""
+
+    async def list_messages(self, meeting_id: str) -> list[OutboxMessage]:
+        """Every message of a meeting, whatever its state, by due time then id."""
+
+    async def claim_messages(
+        self, now: datetime, claimer: str, until: datetime, limit: int
+    ) -> list[OutboxMessage]:
+        """Claim up to ``limit`` messages that are ``scheduled``, due at or before
+        ``now`` and not held by a live claim (none, or one whose ``claimed_until``
+        is at or before ``now``): set ``claimed_by=claimer``,
+        ``claimed_until=until`` and count one more attempt, in one atomic step,
+        so that of any number of concurrent claimers on any number of nodes
+        exactly one gets each message. Returns them as claimed, by due time."""
+
+    async def settle_message(self, message: OutboxMessage, claimer: str) -> bool:
+        """Record how a claimed attempt ended (``message``'s state, due_at,
+        last_error and sent_at; the claim is released) if ``claimer`` still
+        holds it; False (nothing written) if it does not."""
+
+    async def cancel_messages(
+        self, meeting_id: str, now: datetime, triggers: Collection[Trigger] | None = None
+    ) -> int:
+        """Cancel the meeting's ``scheduled`` messages (of ``triggers`` only,
+        if given) that no live claim holds; returns how many. A message being
+        sent right now is left to its sender."""
+
+    async def next_message_due(self) -> datetime | None:
+        """When the earliest ``scheduled`` message becomes claimable (its due
+        time, or the end of the claim holding it), if there is one."""
+
+    async def get_messaging(self, team_id: str) -> TeamMessaging | None:
+        """The team's reminder offsets and template overrides, if it set any."""
+
+    async def put_messaging(self, messaging: TeamMessaging) -> None:
+        """Replace the team's messaging choices (NotFound if there is no such team)."""
 
     # -- API keys and audit --------------------------------------------------
     async def add_api_key(self, key: ApiKey) -> None: ...

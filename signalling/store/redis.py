@@ -10,6 +10,11 @@ Layout (every key starts with ``prefix``, "vst:" by default):
                          sorted set scored by time (team -> dated meetings, org -> audit)
 - ``log:<team>`` / ``logseq:<team>``   the team's log stream and its seq counter
 - ``facts:<meeting>``    the meeting's presence facts (msgpack)
+- ``r:msg:<id>``         an outbox message, a hash like a credential's (below)
+- ``i:outbox``           scheduled messages, scored by when each is claimable
+                         (its due time, or the end of the claim holding it)
+- ``i:msgs:<meeting>``   the ids of a meeting's messages
+- ``messaging:<team>``   the team's reminder offsets and templates (msgpack)
 
 Writes that must be all-or-nothing or unique run as WATCH / MULTI / EXEC:
 watch every key the write claims, check that none exists (Conflict) and that
@@ -21,7 +26,11 @@ Credentials are hashes: ``r`` holds the immutable part (msgpack) and the
 fields the redemption rule reads or writes are plain numbers (``nb``/``na``:
 window, ``rev``/``red``: revoked/redeemed at, ``dev``: device digest), so one
 Lua script can check the rule and consume the credential in one atomic step on
-the server, whichever node calls it.
+the server, whichever node calls it. Outbox messages are hashes for the same
+reason: ``r`` holds the immutable part, and state (``st``), due time
+(``due``), attempts (``att``), last error (``err``), sent at (``sent``) and the
+claim (``cb``/``cu``) are plain fields that the claim, settle and cancel
+scripts read and write atomically.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from rooms.accounts import ApiKey, AuditEntry, Group, Organisation, StaffAccount
 from rooms.credentials import Credential
 from rooms.errors import Conflict, NotFound
 from rooms.meeting import Meeting, MeetingType
+from rooms.outbox import MessageState, OutboxMessage, TeamMessaging, Trigger
 from rooms.presence import LogEntry
 from rooms.room import Room
 from rooms.validate import email_key
@@ -80,6 +90,71 @@ redis.call('XADD', KEYS[2], string.format('%d-1', seq), 'e', ARGV[1])
 return seq
 """
 
+# Claim the due messages: the outbox index is scored by when a message can be
+# claimed, so one range read finds both due messages and expired claims; each
+# is claimed (and re-scored at the claim's end) in this one atomic script.
+_CLAIM = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[4]))
+local out = {}
+for _, id in ipairs(ids) do
+  local key = ARGV[5] .. id
+  if redis.call('HGET', key, 'st') == 'scheduled' then
+    redis.call('HSET', key, 'cb', ARGV[3], 'cu', ARGV[2])
+    redis.call('HINCRBY', key, 'att', 1)
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+    table.insert(out, redis.call('HGETALL', key))
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out
+"""
+
+# Settle a claimed attempt, only if the caller still holds the claim.
+_SETTLE = """
+if redis.call('HGET', KEYS[2], 'cb') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[2], 'st', ARGV[2], 'due', ARGV[3])
+redis.call('HDEL', KEYS[2], 'cb', 'cu')
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], 'err', ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], 'sent', ARGV[5]) end
+if ARGV[2] == 'scheduled' then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[6])
+else
+  redis.call('ZREM', KEYS[1], ARGV[6])
+end
+return 1
+"""
+
+# Cancel a meeting's scheduled messages that no live claim holds.
+_CANCEL = """
+local n = 0
+local now = tonumber(ARGV[1])
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local key = ARGV[2] .. id
+  local f = redis.call('HMGET', key, 'st', 'cu', 'tr')
+  local free = (not f[2]) or tonumber(f[2]) <= now
+  local wanted = ARGV[3] == '' or string.find(ARGV[3], ',' .. f[3] .. ',', 1, true)
+  if f[1] == 'scheduled' and free and wanted then
+    redis.call('HSET', key, 'st', 'cancelled')
+    redis.call('HDEL', key, 'cb', 'cu')
+    redis.call('ZREM', KEYS[1], id)
+    n = n + 1
+  end
+end
+return n
+"""
+
+#: the fields of an outbox message that live outside its immutable part
+_MSG_MUTABLE = (
+    "state",
+    "due_at",
+    "attempts",
+    "last_error",
+    "sent_at",
+    "claimed_by",
+    "claimed_until",
+)
+
 _KINDS: dict[type[Any], str] = {
     Organisation: "org",
     Team: "team",
@@ -91,6 +166,7 @@ _KINDS: dict[type[Any], str] = {
     Credential: "cred",
     ApiKey: "apikey",
     AuditEntry: "audit",
+    OutboxMessage: "msg",
 }
 
 
@@ -137,6 +213,9 @@ class RedisStore:
         self._client = client
         self._redeem_script = client.register_script(_REDEEM)
         self._append_script = client.register_script(_APPEND)
+        self._claim_script = client.register_script(_CLAIM)
+        self._settle_script = client.register_script(_SETTLE)
+        self._cancel_script = client.register_script(_CANCEL)
 
     async def close(self) -> None:
         if self._client is not None:
@@ -520,6 +599,14 @@ class RedisStore:
         live = [c for c in await self._credentials_of(meeting_id) if c.revoked_at is None]
         return live[0] if live else None
 
+    async def live_credentials(self, meeting_ids: Collection[str]) -> dict[str, Credential]:
+        found: dict[str, Credential] = {}
+        for meeting_id in dict.fromkeys(meeting_ids):
+            credential = await self.get_credential_for_meeting(meeting_id)
+            if credential is not None:
+                found[meeting_id] = credential
+        return found
+
     async def _redeem(self, index: str, device_digest: str, now: datetime) -> Credential | None:
         result = await self._redeem_script(
             keys=[index],
@@ -574,6 +661,133 @@ class RedisStore:
         if not await self._r.exists(self._rec(Meeting, meeting_id)):
             raise NotFound(f"no Meeting {meeting_id}")
         await self._r.set(f"{self._p}facts:{meeting_id}", codec.pack_value(facts))
+
+    # -- the outbox ----------------------------------------------------------------
+
+    def _message_fields(self, m: OutboxMessage) -> dict[Any, Any]:
+        plain = codec.to_plain(m)
+        fixed = {k: v for k, v in plain.items() if k not in _MSG_MUTABLE}
+        fields: dict[Any, Any] = {
+            "r": codec.pack_value(fixed),
+            "tr": plain["trigger"],
+            "st": plain["state"],
+            "due": plain["due_at"],
+            "att": plain["attempts"],
+        }
+        for short, name in (
+            ("err", "last_error"),
+            ("sent", "sent_at"),
+            ("cb", "claimed_by"),
+            ("cu", "claimed_until"),
+        ):
+            if plain[name] is not None:
+                fields[short] = plain[name]
+        return fields
+
+    @staticmethod
+    def _message(raw: Mapping[bytes, bytes]) -> OutboxMessage:
+        plain = codec.unpack_value(raw[b"r"])
+        plain["state"] = raw[b"st"].decode()
+        plain["due_at"] = int(raw[b"due"])
+        plain["attempts"] = int(raw[b"att"])
+        plain["last_error"] = raw[b"err"].decode() if b"err" in raw else None
+        plain["sent_at"] = int(raw[b"sent"]) if b"sent" in raw else None
+        plain["claimed_by"] = raw[b"cb"].decode() if b"cb" in raw else None
+        plain["claimed_until"] = int(raw[b"cu"]) if b"cu" in raw else None
+        return codec.from_plain(OutboxMessage, plain)
+
+    @staticmethod
+    def _pairs(flat: Sequence[Any]) -> dict[bytes, bytes]:
+        return {_b(k): _b(v) for k, v in zip(flat[::2], flat[1::2], strict=True)}
+
+    async def add_messages(self, messages: Sequence[OutboxMessage]) -> None:
+        if not messages:
+            return
+        keys = [self._rec(OutboxMessage, m.id) for m in messages]
+        if len(set(keys)) != len(keys):
+            raise Conflict("the same message id twice in one write")
+        meetings = sorted({self._rec(Meeting, m.meeting_id) for m in messages})
+        async with self._r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(*keys)
+                    await self._check_parents(pipe, meetings)
+                    if await pipe.exists(*keys):
+                        raise Conflict("already exists")
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    for key, message in zip(keys, messages, strict=True):
+                        pipe.hset(key, mapping=self._message_fields(message))
+                        pipe.sadd(self._idx("msgs", message.meeting_id), message.id)
+                        if message.state is MessageState.SCHEDULED:
+                            ready = codec.micros(message.due_at)
+                            pipe.zadd(self._idx("outbox", ""), {message.id: ready})
+                    await pipe.execute()
+                    return
+                except WatchError:
+                    continue
+
+    async def list_messages(self, meeting_id: str) -> list[OutboxMessage]:
+        ids = await self._r.smembers(self._idx("msgs", meeting_id))
+        pipe = self._r.pipeline(transaction=False)
+        for mid in sorted(ids):
+            pipe.hgetall(self._rec(OutboxMessage, _s(mid)))
+        found = [self._message(h) for h in await pipe.execute() if h]
+        return sorted(found, key=lambda m: (m.due_at, m.id))
+
+    async def claim_messages(
+        self, now: datetime, claimer: str, until: datetime, limit: int
+    ) -> list[OutboxMessage]:
+        if limit <= 0:
+            return []
+        result = await self._claim_script(
+            keys=[self._idx("outbox", "")],
+            args=[
+                codec.micros(now),
+                codec.micros(until),
+                claimer,
+                limit,
+                self._rec(OutboxMessage, ""),
+            ],
+        )
+        claimed = [self._message(self._pairs(flat)) for flat in result]
+        return sorted(claimed, key=lambda m: (m.due_at, m.id))
+
+    async def settle_message(self, message: OutboxMessage, claimer: str) -> bool:
+        done = await self._settle_script(
+            keys=[self._idx("outbox", ""), self._rec(OutboxMessage, message.id)],
+            args=[
+                claimer,
+                str(message.state),
+                codec.micros(message.due_at),
+                message.last_error or "",
+                "" if message.sent_at is None else codec.micros(message.sent_at),
+                message.id,
+            ],
+        )
+        return bool(done)
+
+    async def cancel_messages(
+        self, meeting_id: str, now: datetime, triggers: Collection[Trigger] | None = None
+    ) -> int:
+        names = "" if triggers is None else "," + ",".join(str(t) for t in triggers) + ","
+        count = await self._cancel_script(
+            keys=[self._idx("outbox", ""), self._idx("msgs", meeting_id)],
+            args=[codec.micros(now), self._rec(OutboxMessage, ""), names],
+        )
+        return int(count)
+
+    async def next_message_due(self) -> datetime | None:
+        first = await self._r.zrange(self._idx("outbox", ""), 0, 0, withscores=True)
+        return codec.from_micros(int(first[0][1])) if first else None
+
+    async def get_messaging(self, team_id: str) -> TeamMessaging | None:
+        blob = await self._r.get(f"{self._p}messaging:{team_id}")
+        return None if blob is None else codec.unpack(TeamMessaging, _b(blob))
+
+    async def put_messaging(self, messaging: TeamMessaging) -> None:
+        if not await self._r.exists(self._rec(Team, messaging.team_id)):
+            raise NotFound(f"no Team {messaging.team_id}")
+        await self._r.set(f"{self._p}messaging:{messaging.team_id}", codec.pack(messaging))
 
     # -- API keys and audit --------------------------------------------------
 

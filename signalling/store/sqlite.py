@@ -41,6 +41,7 @@ from rooms.accounts import ApiKey, AuditEntry, Group, Organisation, StaffAccount
 from rooms.credentials import Credential
 from rooms.errors import Busy, Conflict, NotFound
 from rooms.meeting import Meeting, MeetingType
+from rooms.outbox import MessageState, OutboxMessage, TeamMessaging, Trigger
 from rooms.presence import LogEntry
 from rooms.room import Room
 from rooms.validate import email_key
@@ -354,6 +355,18 @@ class SQLiteStore:
         )
         return found[0] if found else None
 
+    async def live_credentials(self, meeting_ids: Collection[str]) -> dict[str, Credential]:
+        ids = list(dict.fromkeys(meeting_ids))
+        found: dict[str, Credential] = {}
+        for at in range(0, len(ids), 500):  # SQLite's limit on bound parameters
+            chunk = ids[at : at + 500]
+            marks = ", ".join("?" * len(chunk))
+            for credential in await self._select(
+                Credential, f"meeting_id IN ({marks}) AND revoked_at IS NULL", chunk, "id"
+            ):
+                found[credential.meeting_id] = credential
+        return found
+
     async def _redeem(
         self, column: str, digest: str, device_digest: str, now: datetime
     ) -> Credential | None:
@@ -401,6 +414,90 @@ class SQLiteStore:
             "INSERT INTO meeting_facts (meeting_id, facts) VALUES (?, ?)"
             " ON CONFLICT (meeting_id) DO UPDATE SET facts = excluded.facts",
             (meeting_id, codec.dump_json(facts)),
+        )
+
+    # -- the outbox ----------------------------------------------------------------
+
+    async def add_messages(self, messages: Sequence[OutboxMessage]) -> None:
+        if not messages:
+            return
+        async with self._transaction() as conn:
+            for message in messages:
+                await self._insert(conn, message)
+
+    async def list_messages(self, meeting_id: str) -> list[OutboxMessage]:
+        return await self._select(OutboxMessage, "meeting_id = ?", (meeting_id,), "due_at, id")
+
+    async def claim_messages(
+        self, now: datetime, claimer: str, until: datetime, limit: int
+    ) -> list[OutboxMessage]:
+        # One UPDATE under the database write lock: of concurrent claimers in
+        # any process, exactly one matches a message's unclaimed row.
+        at = codec.micros(now)
+        rows = await self._fetch(
+            "UPDATE outbox SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1"
+            " WHERE id IN (SELECT id FROM outbox WHERE state = 'scheduled' AND due_at <= ?"
+            " AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY due_at, id LIMIT ?)"
+            " RETURNING *",
+            (claimer, codec.micros(until), at, at, limit),
+        )
+        claimed = [codec.from_row(OutboxMessage, _as_dict(row)) for row in rows]
+        return sorted(claimed, key=lambda m: (m.due_at, m.id))
+
+    async def settle_message(self, message: OutboxMessage, claimer: str) -> bool:
+        rows = await self._fetch(
+            "UPDATE outbox SET state = ?, due_at = ?, last_error = ?, sent_at = ?,"
+            " claimed_by = NULL, claimed_until = NULL"
+            " WHERE id = ? AND claimed_by = ? RETURNING id",
+            (
+                str(message.state),
+                codec.micros(message.due_at),
+                message.last_error,
+                None if message.sent_at is None else codec.micros(message.sent_at),
+                message.id,
+                claimer,
+            ),
+        )
+        return bool(rows)
+
+    async def cancel_messages(
+        self, meeting_id: str, now: datetime, triggers: Collection[Trigger] | None = None
+    ) -> int:
+        where = (
+            "meeting_id = ? AND state = 'scheduled'"
+            " AND (claimed_until IS NULL OR claimed_until <= ?)"
+        )
+        params: list[Any] = [str(MessageState.CANCELLED), meeting_id, codec.micros(now)]
+        if triggers is not None:
+            names = sorted(str(t) for t in triggers)
+            where += f" AND trigger IN ({', '.join('?' * len(names))})"
+            params.extend(names)
+        rows = await self._fetch(
+            f"UPDATE outbox SET state = ?, claimed_by = NULL, claimed_until = NULL"  # noqa: S608
+            f" WHERE {where} RETURNING id",
+            params,
+        )
+        return len(rows)
+
+    async def next_message_due(self) -> datetime | None:
+        rows = await self._fetch(
+            "SELECT MIN(MAX(due_at, COALESCE(claimed_until, 0))) FROM outbox"
+            " WHERE state = 'scheduled'"
+        )
+        value = rows[0][0]
+        return None if value is None else codec.from_micros(value)
+
+    async def get_messaging(self, team_id: str) -> TeamMessaging | None:
+        found = await self._select(TeamMessaging, "team_id = ?", (team_id,), "team_id")
+        return found[0] if found else None
+
+    async def put_messaging(self, messaging: TeamMessaging) -> None:
+        row = codec.to_row(messaging)
+        await self._fetch(
+            "INSERT INTO team_messaging (team_id, reminder_offsets, templates) VALUES (?, ?, ?)"
+            " ON CONFLICT (team_id) DO UPDATE SET reminder_offsets = excluded.reminder_offsets,"
+            " templates = excluded.templates",
+            (row["team_id"], row["reminder_offsets"], row["templates"]),
         )
 
     # -- API keys and audit --------------------------------------------------

@@ -217,8 +217,44 @@ _V2: Migration = (
     """,
 )
 
+#: v3: guest credentials also kept sealed (AES-GCM under the data key, which is
+#: never in the database), so staff see a key and link again; the outbox of
+#: messages to guests; each team's reminder offsets and template overrides.
+_V3: Migration = (
+    "ALTER TABLE credentials ADD COLUMN link_sealed TEXT",
+    "ALTER TABLE credentials ADD COLUMN key_sealed TEXT",
+    """
+    CREATE TABLE outbox (
+        id TEXT PRIMARY KEY,
+        team_id TEXT NOT NULL,
+        meeting_id TEXT NOT NULL REFERENCES meetings(id),
+        trigger TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        due_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        last_error TEXT,
+        sent_at INTEGER,
+        offset INTEGER,
+        claimed_by TEXT,
+        claimed_until INTEGER
+    )
+    """,
+    "CREATE INDEX outbox_by_meeting ON outbox(meeting_id, due_at, id)",
+    # what a sender looks for: scheduled messages by the time they are ready
+    "CREATE INDEX outbox_scheduled ON outbox(due_at) WHERE state = 'scheduled'",
+    """
+    CREATE TABLE team_messaging (
+        team_id TEXT PRIMARY KEY REFERENCES teams(id),
+        reminder_offsets TEXT NOT NULL,
+        templates TEXT NOT NULL
+    )
+    """,
+)
+
 #: every migration, oldest first; the schema version is len(MIGRATIONS)
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
 
 #: the version a fully migrated database is at
 LATEST_VERSION = len(MIGRATIONS)
@@ -235,4 +271,6 @@ TABLES: dict[str, str] = {
     "Credential": "credentials",
     "ApiKey": "api_keys",
     "AuditEntry": "audit",
+    "OutboxMessage": "outbox",
+    "TeamMessaging": "team_messaging",
 }

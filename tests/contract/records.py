@@ -99,6 +99,8 @@ class World:
             "key_digest": sha(f"{meeting.room_id}:KEY-{tag}"),
             "not_before": NOW - timedelta(minutes=15),
             "not_after": NOW + timedelta(hours=2),
+            "link_sealed": f"v1.sealed-link-{tag}",
+            "key_sealed": f"v1.sealed-key-{tag}",
         }
         values.update(changes)
         return Credential(**values)

@@ -13,12 +13,13 @@ import pytest
 import rooms.accounts
 import rooms.credentials
 import rooms.meeting
+import rooms.outbox
 import rooms.room
 from signalling.store import sqlite as sqlite_module
 from signalling.store.sqlite import SQLiteStore
 from signalling.store.sqlite_schema import LATEST_VERSION, MIGRATIONS, TABLES
 
-MODULES = (rooms.accounts, rooms.credentials, rooms.meeting, rooms.room)
+MODULES = (rooms.accounts, rooms.credentials, rooms.meeting, rooms.outbox, rooms.room)
 
 
 def _columns(path: Path, table: str) -> set[str]:
@@ -88,3 +89,36 @@ async def test_in_memory_store_works() -> None:
         assert await store.log_bounds("t") == (1, 1)
     finally:
         await store.close()
+
+
+async def test_v3_keeps_the_credentials_of_a_v2_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database made before sealing: its credentials still redeem, and read as
+    having no sealed values; the outbox tables exist afterwards."""
+    from tests.contract.records import sha
+
+    path = tmp_path / "s.sqlite3"
+    monkeypatch.setattr(sqlite_module, "MIGRATIONS", MIGRATIONS[:2])
+    monkeypatch.setattr(sqlite_module, "LATEST_VERSION", 2)
+    await _open_close(path)
+    assert _version(path) == 2
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA foreign_keys = OFF")
+        db.execute(
+            "INSERT INTO credentials (id, meeting_id, team_id, room_id, link_digest,"
+            " key_digest, not_before, not_after) VALUES ('c1', 'm1', 't', 'r', ?, ?, 0, ?)",
+            (sha("link"), sha("key"), 2**52),
+        )
+    monkeypatch.undo()
+    store = SQLiteStore(str(path))
+    await store.open()
+    try:
+        assert _version(path) == LATEST_VERSION
+        credential = await store.redeem_link(sha("link"), sha("device"), datetime.now(UTC))
+        assert credential is not None
+        assert (credential.link_sealed, credential.key_sealed) == (None, None)
+        assert await store.list_messages("m1") == []
+    finally:
+        await store.close()
+    assert {"id", "trigger", "state", "claimed_until"} <= _columns(path, "outbox")

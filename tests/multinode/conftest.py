@@ -12,6 +12,7 @@ cannot notify us); every other wait is on a websocket message with a timeout.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -104,16 +105,20 @@ class Node:
 
 @dataclass(frozen=True)
 class Cluster:
-    """What the nodes share: Redis and the JWT secret."""
+    """What the nodes share: Redis, the JWT secret and the data key."""
 
     redis_url: str
     jwt_secret: str
     workdir: Path
+    data_key: str = field(
+        default_factory=lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    )
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
             VESTIBULE_JWT_SECRET=self.jwt_secret,
+            VESTIBULE_DATA_KEY=self.data_key,
             VESTIBULE_MEDIACHECK="0",
             VESTIBULE_LOG_FORMAT="json",
         )

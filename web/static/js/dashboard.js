@@ -4,6 +4,10 @@
 // renders the snapshot and then applies `presence` and `meeting` events. It keeps the
 // last `seq` it applied and resubscribes with `since` after a reconnect, so nothing is
 // missed; a `fresh` snapshot replaces everything it holds.
+//
+// Each row shows the meeting's guest key (staff see it again: it is sealed at rest) and a
+// plus sign that opens its details: description, phone, review, summary, the link with a
+// copy button, re-issue, the calendar file, and the history of messages to the guest.
 
 import { api } from "./api.js";
 import { byId, formatWhen, h, setChildren } from "./dom.js";
@@ -16,6 +20,8 @@ const status = byId("status");
 const alert = byId("alert");
 const tbody = byId("meetings");
 const meetings = new Map();
+/** meeting id -> details loaded for an open row: {meeting (REST view, with link), messages} */
+const opened = new Map();
 let scope = localStorage.getItem("vestibule.dashboard.scope") === "everyone" ? "everyone" : "my";
 let lastSeq = null;
 let socket = null;
@@ -30,12 +36,29 @@ function row(m) {
   const guest = m.guest || {};
   const type = m.type || null;
   const minutes = m.duration ? Math.round(m.duration / 60) : null;
+  const open = opened.has(m.id);
   return h(
     "tr",
     { dataset: { meeting: m.id, status: m.status || "", indicator: m.indicator || "" } },
+    h(
+      "td",
+      {},
+      h(
+        "button",
+        {
+          type: "button",
+          class: "toggle small",
+          "aria-expanded": String(open),
+          "aria-controls": `details-${m.id}`,
+          "aria-label": `${open ? "Hide" : "Show"} the details of the meeting with ${guest.name || "the guest"}`,
+          onclick: () => toggle(m.id),
+        },
+        open ? "−" : "+",
+      ),
+    ),
     h("td", {}, m.start ? formatWhen(m.start) : "To be chosen", minutes ? h("small", {}, `${minutes} min`) : null),
     h("td", {}, guest.name || "—", guest.email ? h("small", {}, guest.email) : null, m.description ? h("small", {}, m.description) : null),
-    h("td", {}, m.guest_key ? h("span", { class: "secret" }, m.guest_key) : "—"),
+    h("td", {}, m.guest_key ? h("span", { class: "secret guest-key" }, m.guest_key) : "—"),
     h("td", {}, type ? h("span", { class: "type-badge" }, swatch(type.colour), type.label || "") : "—"),
     h("td", { class: "status-cell" }, statusElement(m.status)),
     h("td", { class: "indicator-cell" }, indicatorElement(m.indicator)),
@@ -55,13 +78,134 @@ function safeColour(colour) {
   return /^#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?$/.test(colour || "") ? colour : "#8a99a6";
 }
 
+const STATES = { scheduled: "Scheduled", sent: "Sent", failed: "Failed", cancelled: "Cancelled" };
+const TRIGGERS = {
+  confirmation: "Confirmation",
+  series_confirmation: "Confirmation of the series",
+  reminder: "Reminder",
+  reschedule: "Change notice",
+  cancellation: "Cancellation",
+};
+
+function details(m) {
+  const loaded = opened.get(m.id) || {};
+  const full = { ...m, ...(loaded.meeting || {}) };
+  const guest = full.guest || {};
+  const link = full.link ? new URL(full.link, location.origin).href : "";
+  const review = full.review ? `${full.review.rating ?? "–"}/5 ${full.review.text || ""}` : "None yet";
+  const item = (term, value) => [h("dt", {}, term), h("dd", {}, value || "—")];
+  const dated = Boolean(full.start) && full.status !== "cancelled";
+  const actions = h(
+    "div",
+    { class: "actions" },
+    link ? h("button", { type: "button", class: "small secondary", onclick: () => copy(link) }, "Copy link") : null,
+    dated ? h("button", { type: "button", class: "small secondary", onclick: () => reissue(m.id) }, "Re-issue link and key") : null,
+    dated ? h("a", { class: "button small secondary", href: `/api/meetings/${encodeURIComponent(m.id)}/calendar.ics`, download: `meeting-${m.id}.ics` }, "Add to calendar (.ics)") : null,
+  );
+  const messages = loaded.messages;
+  const historyTable = !messages
+    ? h("p", { class: "hint" }, "Loading…")
+    : !messages.length
+      ? h("p", { class: "hint" }, "No messages.")
+      : h(
+          "table",
+          { class: "history", "aria-label": "Messages to the guest" },
+          h("thead", {}, h("tr", {}, ["Message", "To", "When", "State", "Attempts"].map((t) => h("th", { scope: "col" }, t)))),
+          h(
+            "tbody",
+            {},
+            messages.map((msg) =>
+              h(
+                "tr",
+                { dataset: { message: msg.id, trigger: msg.trigger, state: msg.state } },
+                h("td", {}, TRIGGERS[msg.trigger] || msg.trigger),
+                h("td", {}, msg.recipient),
+                h("td", {}, formatWhen(msg.sent_at || msg.due_at)),
+                h("td", {}, STATES[msg.state] || msg.state, msg.last_error ? h("small", {}, msg.last_error) : null),
+                h("td", {}, String(msg.attempts)),
+              ),
+            ),
+          ),
+        );
+  return h(
+    "tr",
+    { class: "details", id: `details-${m.id}`, dataset: { details: m.id } },
+    h(
+      "td",
+      { colspan: 8 },
+      h(
+        "div",
+        { class: "details" },
+        h(
+          "dl",
+          {},
+          item("Description", full.description),
+          item("Phone", guest.phone),
+          item("Review", review),
+          item("Summary for the patient", full.summary),
+          item("Link", link ? h("span", { class: "secret meeting-link" }, link) : null),
+        ),
+        actions,
+        h("h3", {}, "Messages to the guest"),
+        historyTable,
+      ),
+    ),
+  );
+}
+
+async function load(id) {
+  try {
+    const [one, history] = await Promise.all([
+      api("GET", `/api/meetings/${encodeURIComponent(id)}`),
+      api("GET", `/api/meetings/${encodeURIComponent(id)}/messages`),
+    ]);
+    if (!opened.has(id)) return;
+    opened.set(id, { meeting: one.meeting, messages: history.messages || [] });
+    render();
+  } catch (err) {
+    alert.textContent = err.message;
+  }
+}
+
+function toggle(id) {
+  if (opened.has(id)) opened.delete(id);
+  else {
+    opened.set(id, {});
+    load(id);
+  }
+  render();
+}
+
+async function copy(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    status.textContent = "Link copied.";
+  } catch {
+    status.textContent = "Select the link to copy it.";
+  }
+}
+
+async function reissue(id) {
+  alert.textContent = "";
+  if (!confirm("Re-issue the link and key? The current ones stop working at once.")) return;
+  try {
+    const body = await api("POST", `/api/meetings/${encodeURIComponent(id)}/reissue`);
+    upsert(body.meeting);
+    if (opened.has(id)) opened.set(id, { ...opened.get(id), meeting: body.meeting });
+    status.textContent = "A new link and key were issued.";
+    render();
+  } catch (err) {
+    alert.textContent = err.message;
+  }
+}
+
 function render() {
   const list = [...meetings.values()].sort((a, b) => sortKey(b) - sortKey(a));
   if (!list.length) {
-    setChildren(tbody, h("tr", {}, h("td", { colspan: 7, class: "hint" }, "No meetings to show.")));
+    setChildren(tbody, h("tr", {}, h("td", { colspan: 8, class: "hint" }, "No meetings to show.")));
     return;
   }
-  setChildren(tbody, list.map(row));
+  setChildren(tbody, list.flatMap((m) => (opened.has(m.id) ? [row(m), details(m)] : [row(m)])));
 }
 
 function upsert(m) {
@@ -101,7 +245,10 @@ function applyEvent(msg) {
     m.status = msg.status;
     render();
   }
-  if (msg.change && msg.change !== "status_changed") refetchSoon();
+  if (msg.change && msg.change !== "status_changed") {
+    refetchSoon();
+    if (opened.has(msg.meeting)) load(msg.meeting); // its link and history may have changed
+  }
 }
 
 function subscribe() {
@@ -203,7 +350,7 @@ byId("new-meeting").addEventListener("submit", async (event) => {
     const link = first.link ? new URL(first.link, location.origin).href : "";
     setChildren(
       out,
-      h("strong", {}, "Meeting created. Send these to the guest now: they are shown only once."),
+      h("strong", {}, "Meeting created. Its confirmation to the guest is scheduled; the link and key stay in the meeting's details."),
       h("p", {}, "Link: ", h("span", { class: "secret", id: "new-link" }, link)),
       h("p", {}, "Guest key: ", h("span", { class: "secret", id: "new-key" }, first.guest_key || "")),
       h("button", { type: "button", class: "small secondary", onclick: () => navigator.clipboard?.writeText(link) }, "Copy link"),
