@@ -36,6 +36,8 @@ ALIASES = {"db_path": "--db", "redis_url": "--redis", "stun_urls": "--stun", "tu
 #: settings that are not flags: the demo is chosen by the command, and the data
 #: key must not appear on a command line (every user of the machine can read it)
 NOT_FLAGS = frozenset({"demo", "data_key"})
+#: settings that are no VESTIBULE_* variable either: the demo is chosen by the command
+NOT_VARIABLES = frozenset({"demo"})
 HELP = {
     "db_path": "SQLite database file",
     "redis_url": "Redis URL (scale-out mode)",
@@ -108,8 +110,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
     """Settings from VESTIBULE_* variables, then flags (flags win). Fields in
-    NOT_FLAGS are no variables either: the demo is chosen by the command."""
-    skipped = {ENV_PREFIX + name.upper() for name in NOT_FLAGS}
+    NOT_VARIABLES are no variables: the demo is chosen by the command."""
+    skipped = {ENV_PREFIX + name.upper() for name in NOT_VARIABLES}
     environ = {key: value for key, value in environ.items() if key not in skipped}
     settings = Settings.from_mapping(environ, env=True)
     flags = {

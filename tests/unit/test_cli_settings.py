@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from signalling.cli import ALIASES, NOT_FLAGS, _parser, flag_of, settings_from
+from signalling.cli import ALIASES, NOT_FLAGS, NOT_VARIABLES, _parser, flag_of, settings_from
 from signalling.settings import Settings
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
@@ -76,4 +76,12 @@ def test_operations_md_documents_every_setting_and_no_other() -> None:
     section = text.split("## Settings", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     documented = {name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[1])}
-    assert documented == set(settable())
+    assert documented == {f.name for f in fields(Settings) if f.name not in NOT_VARIABLES}
+
+
+def test_the_data_key_is_a_variable_and_never_a_flag() -> None:
+    key = "q3VJ0tD1cO0m6b0lYcW3dFv8m2m9Xq2R8yqz7l4uV5Q="
+    args = _parser().parse_args(["serve"])
+    assert settings_from(args, {"VESTIBULE_DATA_KEY": key}).data_key == key
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["serve", "--data-key", key])
