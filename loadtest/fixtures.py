@@ -17,14 +17,14 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import jwt
 
 ROOM_PREFIX = "Load test "
-#: meetings are booked for an hour from now (links work from 15 minutes before)
+#: meetings are booked for an hour from in two minutes (links work 15 minutes before)
 MEETING_SECONDS = 3600
 #: REST calls in flight while provisioning
 CONCURRENCY = 8
@@ -118,7 +118,9 @@ class Provisioner:
 
     async def book(self, plan: list[tuple[str, str]], first_index: int = 0) -> list[Booking]:
         """One meeting per (room, host) of ``plan``, starting now; their link tokens."""
-        start = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        # a start in the past is refused; links work from 15 minutes before the start
+        soon = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=2)
+        start = soon.isoformat().replace("+00:00", "Z")
         gate = asyncio.Semaphore(CONCURRENCY)
 
         async def one(index: int, room: str, host: str) -> Booking:
