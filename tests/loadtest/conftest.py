@@ -43,7 +43,7 @@ class Deployment:
     log: Path
 
     def metrics(self) -> dict[str, float]:
-        with urllib.request.urlopen(self.url + "/metrics", timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(self.url + "/metrics", timeout=10) as response:
             return parse(response.read().decode())
 
 
