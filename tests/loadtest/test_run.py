@@ -66,12 +66,12 @@ def test_join_counts_match_the_servers_and_a_breached_slo_exits_1(
     assert doc["fixtures"]["cancelled"] == doc["fixtures"]["meetings"] >= f["guests"]
 
 
-def test_relay_counts_match_the_servers_and_a_met_slo_exits_0(
+def test_relay_from_two_processes_matches_the_servers_counts_and_a_met_slo_exits_0(
     deployment: Deployment, tmp_path: Path
 ) -> None:
     code, doc, server = run(
         deployment, tmp_path, "relay",
-        *("--relay-rooms", "3", "--relay-rate", "20"),
+        *("--relay-rooms", "3", "--relay-rate", "20", "--workers", "2"),
         *("--slo", "relay.lost==0", "--slo", "errors.unexpected==0", "--slo", "relay.rate>0"),
     )  # fmt: skip
     f = figures(doc, "relay")
@@ -82,6 +82,11 @@ def test_relay_counts_match_the_servers_and_a_met_slo_exits_0(
     assert total(server, "vestibule_messages_in_total", type="signal") == f["sent"]
     assert code == 0 and doc["passed"] is True
     assert [v["met"] for v in doc["slo"]] == [True, True, True]
+    # two load processes, their histograms merged: every message measured once
+    processes = doc["harness"]["processes"]
+    assert [p["index"] for p in processes] == [0, 1]
+    assert all(p["cpu_s"] > 0 and p["wall_s"] >= 1.5 for p in processes)
+    assert sum(p["count"] for p in doc["scenarios"]["relay"]["timeline"]) == f["received"]
 
 
 def test_dashboard_sees_every_presence_event_once(deployment: Deployment, tmp_path: Path) -> None:
