@@ -80,6 +80,17 @@ def _scenario(name: str, parts: list[dict[str, Any]], duration: float) -> dict[s
             delivered=delivered, lost=expected - delivered, duplicated=c["duplicated"],
             out_of_order=c["out_of_order"],
         )  # fmt: skip
+    elif name == "call":
+        figures.update(
+            rooms=c["rooms"], attempts=c["attempts"], connected=c["connected"],
+            failed=c["failed"], rate=_ratio(c["connected"], duration),
+        )  # fmt: skip
+    elif name == "lobby":
+        figures.update(
+            rooms=c["rooms"], arrivals=c["arrivals"], admitted=c["admitted"], failed=c["failed"],
+            moves=c["moves"], admitted_after_move=c["admitted_after_move"], said=c["said"],
+            rate=_ratio(c["admitted"], duration),
+        )  # fmt: skip
     elif name == "abuse":
         figures.update(attempts=c["attempts"], refused=c["refused"], wrong=c["wrong"])
     if c["setup_failed"]:

@@ -94,6 +94,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ("--flood", "flood", int, "pings sent at once by a flood (over the burst)"),
         ("--resume-rooms", "resume_rooms", int, "1:1 rooms whose guest is cut and resumes"),
         ("--resume-rate", "resume_rate", float, "cuts per second per room"),
+        ("--call-rooms", "call_rooms", int, "rooms where calls are set up one after another"),
+        ("--call-rate", "call_rate", float, "calls started per second per room"),
+        ("--lobby-rooms", "lobby_rooms", int, "rooms whose host admits and moves guests"),
+        ("--lobby-rate", "lobby_rate", float, "guests arriving per second per room"),
     ):
         p.add_argument(
             flag,
@@ -125,6 +129,7 @@ def run_command(args: argparse.Namespace, argv: list[str] | None) -> int:
         **{k: getattr(args, k) for k in (
             "join_rate", "join_max", "relay_rooms", "relay_rate", "dashboard_subscribers",
             "dashboard_rate", "abuse_rate", "max_message", "flood", "resume_rooms", "resume_rate",
+            "call_rooms", "call_rate", "lobby_rooms", "lobby_rate",
         )},
     )  # fmt: skip
     tty = None if args.live == "auto" else args.live == "rich"

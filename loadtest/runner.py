@@ -33,6 +33,7 @@ from loadtest.bare_relay import loop_factory, raise_open_files_limit
 from loadtest.fixtures import Booking, Fixtures, Provisioner, mint_jwt
 from loadtest.recorder import Recorder
 from loadtest.scrape import Scraper
+from loadtest.wire import Entered
 
 #: seconds a load process may take to set its scenarios up
 SETUP_TIMEOUT = 120.0
@@ -61,6 +62,10 @@ class RunOptions:
     flood: int = 250
     resume_rooms: int = 5
     resume_rate: float = 1.0
+    call_rooms: int = 4
+    call_rate: float = 1.0
+    lobby_rooms: int = 2
+    lobby_rate: float = 2.0
 
 
 @dataclass(slots=True)
@@ -72,6 +77,8 @@ class WorkerPlan:
     resume: sc.PairShare | None = None
     dashboard: sc.DashboardShare | None = None
     abuse: sc.AbuseShare | None = None
+    call: sc.RoomShare | None = None
+    lobby: sc.RoomShare | None = None
 
 
 @dataclass(slots=True)
@@ -96,7 +103,17 @@ async def provision(opts: RunOptions, prov: Provisioner) -> Provisioned:
     relay_n = opts.relay_rooms if "relay" in chosen else 0
     resume_n = opts.resume_rooms if "resume" in chosen else 0
     # rooms: relay pairs, resume pairs, 4 for joins, 1 dashboard, 1 abuse
-    layout = {"relay": relay_n, "resume": resume_n, "join": 4, "dashboard": 1, "abuse": 1}
+    call_n = opts.call_rooms if "call" in chosen else 0
+    lobby_n = opts.lobby_rooms if "lobby" in chosen else 0
+    layout = {
+        "relay": relay_n,
+        "resume": resume_n,
+        "join": 4,
+        "dashboard": 1,
+        "abuse": 1,
+        "call": call_n,
+        "lobby": lobby_n,
+    }
     rooms = await prov.rooms(sum(layout.values()))
     slices: dict[str, list[str]] = {}
     at = 0
@@ -138,6 +155,24 @@ async def provision(opts: RunOptions, prov: Provisioner) -> Provisioned:
         triples = [(jwts[b.host], b.room, b.token) for b in made]
         for plan, part in zip(plans, _deal(triples, w), strict=True):
             setattr(plan, name, sc.PairShare(part, rate))
+    room_scenarios = (("call", call_n, opts.call_rate), ("lobby", lobby_n, opts.lobby_rate))
+    for name, n, rate in room_scenarios:
+        if n == 0:
+            continue
+        per_room = math.ceil(rate * opts.duration) + 1
+        made = await book(
+            [(slices[name][i], host_of(i)) for i in range(n) for _ in range(per_room)]
+        )
+        by_room = [
+            (
+                jwts[host_of(i)],
+                slices[name][i],
+                [b.token for b in made[i * per_room : (i + 1) * per_room]],
+            )
+            for i in range(n)
+        ]
+        for plan, part in zip(plans, _deal(by_room, w), strict=True):
+            setattr(plan, name, sc.RoomShare(part, rate, slices[name]))
     if "dashboard" in chosen:
         count = max(1, math.ceil(opts.dashboard_rate * opts.duration))
         host = hosts[0].id
@@ -203,11 +238,24 @@ async def _worker(conn: Connection, plan: WorkerPlan) -> None:
         if plan.dashboard:
             subs.extend(await sc.setup_dashboard(plan.dashboard, plan.targets, tally("dashboard")))
 
+    call_hosts: list[Entered | None] = []
+    lobby_hosts: list[Entered | None] = []
+
+    async def setup_call() -> None:
+        if plan.call:
+            call_hosts.extend(await sc.setup_hosts(plan.call, plan.targets, tally("call")))
+
+    async def setup_lobby() -> None:
+        if plan.lobby:
+            lobby_hosts.extend(await sc.setup_hosts(plan.lobby, plan.targets, tally("lobby")))
+
     async def setup_abuse() -> None:
         if plan.abuse:
             spent.extend(await sc.setup_abuse(plan.abuse, plan.targets, tally("abuse")))
 
-    await asyncio.gather(setup_relay(), setup_resume(), setup_dashboard(), setup_abuse())
+    await asyncio.gather(
+        setup_relay(), setup_resume(), setup_dashboard(), setup_abuse(), setup_call(), setup_lobby()
+    )
     conn.send(("ready", None))
     message = await loop.run_in_executor(None, conn.recv)
     if message is None:
@@ -232,6 +280,10 @@ async def _worker(conn: Connection, plan: WorkerPlan) -> None:
         runs.append(
             sc.run_dashboard(plan.dashboard, subs, plan.targets, origin, end, tallies["dashboard"])
         )
+    if plan.call:
+        runs.append(sc.run_call(plan.call, call_hosts, origin, end, tallies["call"]))
+    if plan.lobby:
+        runs.append(sc.run_lobby(plan.lobby, lobby_hosts, origin, end, tallies["lobby"]))
     if plan.abuse:
         runs.append(sc.run_abuse(plan.abuse, spent, plan.targets, origin, end, tallies["abuse"]))
 
@@ -256,12 +308,18 @@ async def _worker(conn: Connection, plan: WorkerPlan) -> None:
         reporter.cancel()
     cpu = time.process_time() - cpu0
     wall = time.monotonic() - wall0
+    # leave, not just close: a dropped session would hold its place for the resume window
     for pairs in (relay_pairs, resume_pairs):
         for pair in pairs:
-            pair.host.client.close()
-            pair.guest.client.close()
+            for end_of in (pair.host, pair.guest):
+                end_of.client.send_json({"type": "leave"})
+                end_of.client.close()
     for sub in subs:
         sub.client.close()
+    for host in [*call_hosts, *lobby_hosts]:
+        if host is not None:
+            host.client.send_json({"type": "leave"})
+            host.client.close()
     await asyncio.sleep(0)  # let the transports write their close frames
     conn.send(
         (

@@ -43,7 +43,7 @@ import orjson
 
 from loadtest.recorder import Recorder, Schedule
 from loadtest.wire import Endpoint, Entered, Refused, connect, hello, read_until
-from loadtest.wsclient import WsClient, WsError
+from loadtest.wsclient import ServerError, WsClient, WsError
 
 #: seconds one handshake or expected answer may take before it counts as failed
 WAIT = 10.0
@@ -57,9 +57,9 @@ FIRST_ERRORS = 5
 #: carries the message's number so the receiver knows its intended send time
 _CANDIDATE = "candidate:1 1 UDP 2122260223 192.0.2.1 9 typ host"
 
-SCENARIOS = ("join", "relay", "dashboard", "abuse", "resume")
+SCENARIOS = ("join", "call", "relay", "lobby", "dashboard", "abuse", "resume")
 #: the scenarios whose hosts or subscribers need staff JWTs
-NEEDS_STAFF = frozenset({"relay", "dashboard", "resume", "abuse"})
+NEEDS_STAFF = frozenset({"call", "relay", "lobby", "dashboard", "resume", "abuse"})
 
 
 def now_ns() -> int:
@@ -87,7 +87,7 @@ class Tally:
             self.first_errors.append(f"{code}: {detail}"[:300] if detail else code)
 
     def failure(self, exc: BaseException) -> None:
-        if isinstance(exc, Refused):
+        if isinstance(exc, Refused | ServerError):
             self.error(exc.code, str(exc))
         elif isinstance(exc, TimeoutError):
             self.error("timeout", "no answer in time")
@@ -156,6 +156,29 @@ async def sleep_until(deadline_ns: int) -> None:
 
 def _endpoint(targets: list[str], index: int) -> Endpoint:
     return Endpoint.of(targets[index % len(targets)])
+
+
+async def join_call(staff: Entered) -> None:
+    """A host's ``join``, also when its session was still in the call (a previous run's
+    connection dropped within the resume window: the server then sends the place
+    itself and refuses the second join). A ping marks the end of the answers."""
+    client = staff.client
+    client.send_json({"type": "join", "ref": "setup-join"})
+    client.send_json({"type": "ping", "ref": "setup-ping"})
+    joined = False
+    while True:
+        body, _ = await read_until(client, frozenset({"joined", "pong"}), wait=WAIT)
+        kind = body.get("type")
+        if kind == "joined":
+            joined = True
+        elif kind == "pong" and body.get("ref") == "setup-ping":
+            break
+        elif kind == "error" and not (
+            body.get("ref") == "setup-join" and body.get("code") == "bad_transition"
+        ):
+            raise ServerError(body)
+    if not joined:
+        raise Refused("not_joined", "join answered neither joined nor bad_transition")
 
 
 async def _leave(entered: Entered) -> None:
@@ -241,8 +264,7 @@ class Pair:
 async def open_pair(targets: list[str], index: int, jwt: str, room: str, token: str) -> Pair:
     """A host in ``room`` and an admitted guest, both in the call."""
     host = await hello(_endpoint(targets, index), {"jwt": jwt, "room": room}, wait=WAIT)
-    host.client.send_json({"type": "join"})
-    await host.client.expect("joined", wait=WAIT)
+    await join_call(host)
     # the guest goes wherever the host's hello ended up: the room lives there
     guest = await hello(host.endpoint, {"token": token}, wait=WAIT)
     guest.client.send_json({"type": "join"})
@@ -675,3 +697,222 @@ async def _flood(endpoint: Endpoint, share: AbuseShare) -> str:
     finally:
         client.send_json({"type": "leave"})
         client.close()
+
+
+# -- call -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RoomShare:
+    """Rooms with a host that stays, and the guest tokens each room's guests use."""
+
+    #: (host jwt, room, guest tokens for this room)
+    rooms: list[tuple[str, str, list[str]]]
+    #: arrivals per second per room
+    rate: float
+    #: every room of the scenario, in every process (lobby: where guests are moved to)
+    all_rooms: list[str] = field(default_factory=list)
+
+
+_SDP = "v=0\r\no=- 0 0 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\n"
+
+
+async def setup_hosts(share: RoomShare, targets: list[str], tally: Tally) -> list[Entered | None]:
+    """Each room's host: ``hello`` and ``join`` (None where that failed)."""
+
+    async def one(index: int, jwt: str, room: str) -> Entered | None:
+        try:
+            host = await hello(_endpoint(targets, index), {"jwt": jwt, "room": room}, wait=WAIT)
+            await join_call(host)
+        except Exception as exc:  # counted; the room is left out
+            tally.counts["setup_failed"] += 1
+            tally.failure(exc)
+            return None
+        return host
+
+    hosts = await asyncio.gather(
+        *(one(i, jwt, room) for i, (jwt, room, _) in enumerate(share.rooms))
+    )
+    tally.counts["rooms"] = sum(1 for h in hosts if h is not None)
+    return list(hosts)
+
+
+async def _await_waiting(host: WsClient, pid: str) -> None:
+    """Until the host's lobby lists ``pid``."""
+    await host.expect(
+        "lobby", wait=WAIT, where=lambda b: any(w.get("id") == pid for w in b.get("waiting", []))
+    )
+
+
+async def _exchange(host: Entered, guest: Entered, host_pid: str, guest_pid: str) -> None:
+    """Offer, answer, two candidates and end-of-candidates each way, then both report
+    ``call.state connected``: what two browsers do to set a call up."""
+    h, g = host.client, guest.client
+    h.send_json({"type": "signal", "to": guest_pid, "kind": "offer", "sdp": _SDP})
+    await g.expect("signal", wait=WAIT, where=lambda b: b.get("kind") == "offer")
+    g.send_json({"type": "signal", "to": host_pid, "kind": "answer", "sdp": _SDP})
+    await h.expect("signal", wait=WAIT, where=lambda b: b.get("kind") == "answer")
+    for sender, to in ((h, guest_pid), (g, host_pid)):
+        for n in range(2):
+            sender.send(_signal(to, n))
+        sender.send_json({"type": "signal", "to": to, "kind": "candidate", "candidate": None})
+    for receiver in (h, g):
+        await receiver.expect(
+            "signal",
+            wait=WAIT,
+            where=lambda b: b.get("kind") == "candidate" and b["candidate"] is None,
+        )
+    h.send_json({"type": "call.state", "state": "connected", "peer": guest_pid})
+    g.send_json({"type": "call.state", "state": "connected", "peer": host_pid})
+
+
+async def run_call(
+    share: RoomShare, hosts: list[Entered | None], origin_ns: int, end_ns: int, tally: Tally
+) -> None:
+    """Per room, one call after another: a guest arrives, waits, is admitted, the call is
+    set up; latency from the call's intended start to both ``call.state connected``."""
+
+    async def lane(host: Entered, tokens: list[str], offset: int) -> None:
+        schedule = Schedule(origin_ns + offset, share.rate)
+        host_pid = str(host.welcome["participant"])
+        for index, token in enumerate(tokens):
+            intended = schedule.intended(index)
+            if intended >= end_ns:
+                break
+            await sleep_until(intended)
+            tally.counts["attempts"] += 1
+            guest: Entered | None = None
+            try:
+                guest = await hello(host.endpoint, {"token": token}, wait=WAIT)
+                guest_pid = str(guest.welcome["participant"])
+                guest.client.send_json({"type": "join"})
+                await guest.client.expect("waiting", wait=WAIT)
+                await _await_waiting(host.client, guest_pid)
+                host.client.send_json({"type": "admit", "participant": guest_pid})
+                await guest.client.expect("joined", wait=WAIT)
+                await _exchange(host, guest, host_pid, guest_pid)
+            except (Refused, WsError, TimeoutError, OSError) as exc:
+                tally.counts["failed"] += 1
+                tally.failure(exc)
+                if guest is not None:
+                    guest.client.close()
+                continue
+            tally.latency.record(intended, now_ns())
+            tally.counts["connected"] += 1
+            await _leave(guest)
+
+    step = round(1e9 / share.rate)
+    await asyncio.gather(
+        *(
+            lane(host, tokens, i * step // max(1, len(hosts)))
+            for i, (host, (_, _, tokens)) in enumerate(zip(hosts, share.rooms, strict=True))
+            if host is not None
+        )
+    )
+
+
+# -- lobby ----------------------------------------------------------------------------
+
+
+async def run_lobby(
+    share: RoomShare, hosts: list[Entered | None], origin_ns: int, end_ns: int, tally: Tally,
+    *, move_every: int = 4,
+) -> None:  # fmt: skip
+    """Guests arrive in the rooms' lobbies at a set rate per room; each room's host says
+    a message to its lobby once a second and admits each guest it sees waiting, except
+    every ``move_every``-th, moved to the next room, whose host admits it there.
+    Latency: the guest's intended arrival -> ``admitted``."""
+    live = [(h, r) for h, r in zip(hosts, share.rooms, strict=True) if h is not None]
+    if not live:
+        return
+    slugs = share.all_rooms or [room for _, (_, room, _) in live]
+    moved_to: dict[str, str] = {}
+    #: guests a host must move rather than admit
+    to_move: set[str] = set()
+    admitted_by_host: set[str] = set()
+
+    def host_handler(host: Entered, room_index: int) -> Callable[[bytes], None]:
+        def handle(payload: bytes) -> None:
+            body = _loads(payload)
+            kind = body.get("type")
+            if kind == "error":
+                tally.error(str(body.get("code")), str(body.get("message", "")))
+                return
+            if kind != "lobby":
+                return
+            for waiting in body.get("waiting", []):
+                pid = str(waiting.get("id"))
+                if pid in admitted_by_host:
+                    continue
+                admitted_by_host.add(pid)
+                if pid in to_move and len(slugs) > 1:
+                    to_move.discard(pid)
+                    here = live[room_index][1][1]
+                    target = slugs[(slugs.index(here) + 1) % len(slugs)]
+                    moved_to[pid] = target
+                    admitted_by_host.discard(pid)  # the next room's host admits it
+                    host.client.send_json({"type": "move", "participant": pid, "room": target})
+                    tally.counts["moves"] += 1
+                else:
+                    host.client.send_json({"type": "admit", "participant": pid})
+
+        return handle
+
+    for i, (host, _) in enumerate(live):
+        host.client.drop_queued()
+        host.client.on_message = host_handler(host, i)
+
+    async def say_loop() -> None:
+        n = 0
+        while now_ns() < end_ns:
+            await sleep_until(origin_ns + (n + 1) * 1_000_000_000)
+            for host, _ in live:
+                host.client.send_json({"type": "say", "text": f"Running a little late ({n})"})
+                tally.counts["said"] += 1
+            n += 1
+
+    async def guest(position: int, room_index: int, token: str, intended: int) -> None:
+        host = live[room_index][0]
+        try:
+            g = await hello(host.endpoint, {"token": token}, wait=WAIT)
+        except (Refused, WsError, TimeoutError, OSError) as exc:
+            tally.counts["failed"] += 1
+            tally.failure(exc)
+            return
+        pid = str(g.welcome["participant"])
+        if move_every and position % move_every == move_every - 1:
+            to_move.add(pid)
+        try:
+            g.client.send_json({"type": "join"})
+            await g.client.expect("admitted", wait=WAIT)
+        except (WsError, TimeoutError) as exc:
+            tally.counts["failed"] += 1
+            tally.failure(exc)
+            g.client.close()
+            return
+        tally.latency.record(intended, now_ns())
+        tally.counts["admitted"] += 1
+        if pid in moved_to:
+            tally.counts["admitted_after_move"] += 1
+        await _leave(g)
+
+    async def room_arrivals(room_index: int, tokens: list[str]) -> None:
+        schedule = Schedule(origin_ns, share.rate)
+        tasks = []
+        for index, token in enumerate(tokens):
+            intended = schedule.intended(index)
+            if intended >= end_ns:
+                break
+            await sleep_until(intended)
+            tally.counts["arrivals"] += 1
+            tasks.append(asyncio.create_task(guest(index, room_index, token, intended)))
+        await asyncio.gather(*tasks)
+
+    sayer = asyncio.create_task(say_loop())
+    try:
+        await asyncio.gather(
+            *(room_arrivals(i, tokens) for i, (_, (_, _, tokens)) in enumerate(live))
+        )
+    finally:
+        sayer.cancel()
+        await asyncio.gather(sayer, return_exceptions=True)

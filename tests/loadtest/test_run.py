@@ -176,3 +176,41 @@ def test_hosts_without_a_jwt_secret_are_refused_before_anything_is_booked(
 ) -> None:
     argv = ["run", "--target", deployment.url, "--api-key", deployment.api_key]
     assert main([*argv, "--scenario", "relay", "--duration", "1"]) == 2
+
+
+def test_call_set_up_counts_match_the_servers(deployment: Deployment, tmp_path: Path) -> None:
+    code, doc, server = run(
+        deployment, tmp_path, "call", "--call-rooms", "2", "--call-rate", "2",
+        "--slo", "call.failed==0",
+    )  # fmt: skip
+    f = figures(doc, "call")
+    assert f["rooms"] == 2 and f["attempts"] >= 4
+    assert f["connected"] == f["attempts"] == f["count"] and f["unexpected"] == 0
+    messages = {
+        kind: total(server, "vestibule_messages_in_total", type=kind)
+        for kind in ("hello", "join", "admit", "signal", "call.state")
+    }
+    # per room the host's hello and join; per call the guest's hello and join, one
+    # admit, offer + answer + 3 candidates each way, call.state from both
+    calls, rooms = f["connected"], f["rooms"]
+    assert messages == {
+        "hello": rooms + calls, "join": rooms + calls, "admit": calls, "signal": 8 * calls,
+        "call.state": 2 * calls,
+    }  # fmt: skip
+    assert code == 0
+
+
+def test_lobby_admits_moves_and_says(deployment: Deployment, tmp_path: Path) -> None:
+    code, doc, server = run(
+        deployment, tmp_path, "lobby", "--lobby-rooms", "2", "--lobby-rate", "4",
+        "--workers", "2", "--slo", "lobby.failed==0",
+    )  # fmt: skip
+    f = figures(doc, "lobby")
+    assert f["rooms"] == 2 and f["arrivals"] >= 8
+    assert f["admitted"] == f["arrivals"] == f["count"] and f["unexpected"] == 0
+    # every 4th guest is moved to the other room (whose host is in the other process)
+    assert f["moves"] >= 2 and f["admitted_after_move"] == f["moves"]
+    assert total(server, "vestibule_messages_in_total", type="admit") == f["admitted"]
+    assert total(server, "vestibule_messages_in_total", type="move") == f["moves"]
+    assert total(server, "vestibule_messages_in_total", type="say") == f["said"] >= 2
+    assert code == 0
