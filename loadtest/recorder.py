@@ -18,6 +18,7 @@ CLOCK_MONOTONIC (system-wide, so every process of a run shares it).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,20 +191,47 @@ class Schedule:
 
     The ``i``-th operation is meant to start at ``start_ns + i / rate``, whatever happened
     to the ones before it; a sender that wakes up late sends every overdue operation at
-    once, each still measured from its own intended time."""
+    once, each still measured from its own intended time.
+
+    With ``ramp_ns`` the rate grows linearly from 0 to ``rate`` over the first
+    ``ramp_ns``: operations due by ``t`` into the ramp are ``rate * t**2 / (2 * ramp)``,
+    so the ``i``-th is meant at ``sqrt(2 * ramp * i / rate)``; after the ramp, ``rate``."""
 
     start_ns: int
     rate: float
+    ramp_ns: int = 0
 
     @property
     def interval_ns(self) -> int:
         return max(1, round(1e9 / self.rate))
 
+    @property
+    def _ramp_count(self) -> float:
+        """Operations meant during the ramp."""
+        return self.rate * self.ramp_ns / 2e9
+
     def intended(self, index: int) -> int:
-        return self.start_ns + index * self.interval_ns
+        if self.ramp_ns <= 0:
+            return self.start_ns + index * self.interval_ns
+        if index < self._ramp_count:
+            return self.start_ns + round(math.sqrt(2 * self.ramp_ns * 1e9 * index / self.rate))
+        extra = (index - self._ramp_count) * 1e9 / self.rate
+        return self.start_ns + self.ramp_ns + round(extra)
 
     def due(self, now_ns: int) -> int:
         """How many operations are due by ``now_ns`` (those with index below the result)."""
         if now_ns < self.start_ns:
             return 0
-        return (now_ns - self.start_ns) // self.interval_ns + 1
+        elapsed = now_ns - self.start_ns
+        if self.ramp_ns <= 0:
+            return elapsed // self.interval_ns + 1
+        if elapsed < self.ramp_ns:
+            count = math.floor(self.rate * elapsed * elapsed / (2e9 * self.ramp_ns)) + 1
+        else:
+            count = math.floor(self._ramp_count + (elapsed - self.ramp_ns) * self.rate / 1e9) + 1
+        # the inverse in floating point may be one off: settle on intended() itself
+        while count > 0 and self.intended(count - 1) > now_ns:
+            count -= 1
+        while self.intended(count) <= now_ns:
+            count += 1
+        return count

@@ -19,15 +19,54 @@ from loadtest.runner import RunError, RunOptions, execute
 from loadtest.scenarios import SCENARIOS
 from loadtest.slo import SloError, gather
 
+#: ``clinic-day``: a realistic mix, per clinic (``--clinics N`` multiplies the sizes
+#: and rates marked True): a flag given on the command line wins over these
+CLINIC_DAY = ("join", "call", "lobby", "dashboard", "relay")
+CLINIC: dict[str, tuple[float, bool]] = {
+    "join_rate": (1.0, True),  # patients and clinicians arriving per second
+    "call_rooms": (1, True),  # consulting rooms with calls one after another
+    "call_rate": (0.2, False),  # a call set up every 5 s per consulting room
+    "lobby_rooms": (2, True),  # waiting rooms
+    "lobby_rate": (0.5, False),
+    "dashboard_subscribers": (2, True),  # reception and manager screens
+    "dashboard_rate": (0.5, True),
+    "relay_rooms": (1, True),  # calls in progress, signalling
+    "relay_rate": (10.0, False),
+}
+TUNABLE = (
+    "join_rate", "join_max", "relay_rooms", "relay_rate", "dashboard_subscribers",
+    "dashboard_rate", "abuse_rate", "max_message", "flood", "resume_rooms", "resume_rate",
+    "call_rooms", "call_rate", "lobby_rooms", "lobby_rate",
+)  # fmt: skip
+
 
 def _scenarios(raw: str) -> list[str]:
     names = [n.strip() for n in raw.split(",") if n.strip()]
-    unknown = sorted(set(names) - set(SCENARIOS))
+    unknown = sorted(set(names) - {*SCENARIOS, "clinic-day"})
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown scenario {', '.join(unknown) or raw!r}; built: {', '.join(SCENARIOS)}"
+            f"unknown scenario {', '.join(unknown) or raw!r}; "
+            f"built: {', '.join(SCENARIOS)}, clinic-day"
         )
     return names
+
+
+def tuned(args: argparse.Namespace, clinic_day: bool) -> dict[str, Any]:
+    """Each size and rate: the flag if given, else clinic-day's (times --clinics), else
+    the default."""
+    defaults = RunOptions([], "", [])
+    out: dict[str, Any] = {}
+    for name in TUNABLE:
+        given = getattr(args, name)
+        if given is not None:
+            out[name] = given
+        elif clinic_day and name in CLINIC:
+            per_clinic, scaled = CLINIC[name]
+            value = per_clinic * args.clinics if scaled else per_clinic
+            out[name] = type(getattr(defaults, name))(value)
+        else:
+            out[name] = getattr(defaults, name)
+    return out
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -103,9 +142,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             flag,
             dest=attr,
             type=kind,
-            default=getattr(d, attr),
+            default=None,
             help=f"{text} (default {getattr(d, attr):g})",
         )
+    p.add_argument(
+        "--clinics", type=int, default=1, help="clinic-day: clinics to simulate (default 1)"
+    )
+    p.add_argument(
+        "--ramp",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="grow every rate from 0 over the first SECONDS (default 0)",
+    )
     p.set_defaults(run=run_command)  # fmt: skip
 
 
@@ -121,16 +170,17 @@ def run_command(args: argparse.Namespace, argv: list[str] | None) -> int:
         print(f"loadtest run: {exc}", file=sys.stderr)
         return 2
     chosen: list[str] = []
+    clinic_day = False
     for group in args.scenario:
-        chosen += [n for n in group if n not in chosen]
+        for name in group:
+            clinic_day = clinic_day or name == "clinic-day"
+            for each in CLINIC_DAY if name == "clinic-day" else (name,):
+                if each not in chosen:
+                    chosen.append(each)
     opts = RunOptions(
         targets=list(args.target), api_key=args.api_key, scenarios=chosen,
         duration=args.duration, jwt_secret=args.jwt_secret, workers=max(1, args.workers),
-        **{k: getattr(args, k) for k in (
-            "join_rate", "join_max", "relay_rooms", "relay_rate", "dashboard_subscribers",
-            "dashboard_rate", "abuse_rate", "max_message", "flood", "resume_rooms", "resume_rate",
-            "call_rooms", "call_rate", "lobby_rooms", "lobby_rate",
-        )},
+        ramp=max(0.0, args.ramp), **tuned(args, clinic_day),
     )  # fmt: skip
     tty = None if args.live == "auto" else args.live == "rich"
     command = _redacted(["vestibule", "loadtest", *(argv or [])])

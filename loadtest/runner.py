@@ -66,12 +66,15 @@ class RunOptions:
     call_rate: float = 1.0
     lobby_rooms: int = 2
     lobby_rate: float = 2.0
+    #: seconds over which every schedule grows from 0 to its rate
+    ramp: float = 0.0
 
 
 @dataclass(slots=True)
 class WorkerPlan:
     index: int
     targets: list[str]
+    ramp_ns: int = 0
     join: sc.JoinShare | None = None
     relay: sc.PairShare | None = None
     resume: sc.PairShare | None = None
@@ -125,7 +128,7 @@ async def provision(opts: RunOptions, prov: Provisioner) -> Provisioned:
         return hosts[i % len(hosts)].id
 
     jwts = {h.id: mint_jwt(opts.jwt_secret, h.id) for h in hosts} if opts.jwt_secret else {}
-    plans = [WorkerPlan(i, opts.targets) for i in range(opts.workers)]
+    plans = [WorkerPlan(i, opts.targets, int(opts.ramp * 1e9)) for i in range(opts.workers)]
     w = opts.workers
     index = 0
 
@@ -214,6 +217,7 @@ def _worker_main(conn: Connection, plan: WorkerPlan) -> None:
 
 async def _worker(conn: Connection, plan: WorkerPlan) -> None:
     loop = asyncio.get_running_loop()
+    sc.RAMP_NS = plan.ramp_ns
     tallies: dict[str, sc.Tally] = {}
 
     def tally(name: str) -> sc.Tally:

@@ -14,6 +14,12 @@ Scenarios:
 ``join``       guests redeem link tokens (new websocket, ``hello``, ``welcome``,
                ``leave``) at a set rate; every ``staff_every``-th join is a clinician
                (``hello`` with a staff JWT). Latency: intended start -> welcome.
+``call``       rooms whose host stays; per room one call after another: a guest's
+               hello, join, admission, offer/answer/candidates each way and
+               ``call.state connected`` from both. Latency: intended start -> set up.
+``lobby``      rooms whose host stays; guests arrive and wait, the host says a message
+               once a second and admits each guest (every 4th is moved to the next
+               room first). Latency: intended arrival -> ``admitted``.
 ``relay``      1:1 rooms (host + admitted guest) signalling each other at a set rate per
                direction. Latency: intended send -> relayed frame received.
 ``dashboard``  subscribers on ``/ws/dashboard`` while guests enter meetings of theirs;
@@ -60,6 +66,15 @@ _CANDIDATE = "candidate:1 1 UDP 2122260223 192.0.2.1 9 typ host"
 SCENARIOS = ("join", "call", "relay", "lobby", "dashboard", "abuse", "resume")
 #: the scenarios whose hosts or subscribers need staff JWTs
 NEEDS_STAFF = frozenset({"call", "relay", "lobby", "dashboard", "resume", "abuse"})
+
+
+#: the ramp of this load process's run (ns): every schedule grows to its rate over it.
+#: A load process runs one plan, so the runner sets it once before the clock starts.
+RAMP_NS = 0
+
+
+def make_schedule(start_ns: int, rate: float) -> Schedule:
+    return Schedule(start_ns, rate, RAMP_NS)
 
 
 def now_ns() -> int:
@@ -210,7 +225,7 @@ class JoinShare:
 async def run_join(
     share: JoinShare, targets: list[str], origin_ns: int, end_ns: int, tally: Tally
 ) -> None:
-    schedule = Schedule(origin_ns, share.rate)
+    schedule = make_schedule(origin_ns, share.rate)
     guests = iter(share.guests)
 
     async def one(index: int, intended: int) -> None:
@@ -325,7 +340,7 @@ async def run_relay(
         return
     schedules = [
         # spread the directions' send times over one interval
-        Schedule(origin_ns + i * round(1e9 / rate) // len(directions), rate)
+        make_schedule(origin_ns + i * round(1e9 / rate) // len(directions), rate)
         for i in range(len(directions))
     ]
     done = asyncio.Event()
@@ -353,9 +368,9 @@ async def run_relay(
     step = round(1e9 / rate)
     while True:
         now = now_ns()
-        if now >= end_ns:
-            break
         next_due = end_ns
+        # what fell due before the end is sent even when we woke up after it (a stall
+        # must show as latency, not as messages that were never sent)
         for i, ((sender, receiver), schedule) in enumerate(zip(directions, schedules, strict=True)):
             due = schedule.due(min(now, end_ns - 1))
             to = str(receiver.welcome["participant"])
@@ -364,6 +379,8 @@ async def run_relay(
                 counts[i] += 1
                 sent += 1
             next_due = min(next_due, schedule.intended(counts[i]))
+        if now >= end_ns:
+            break
         await asyncio.sleep(max(0.0, (min(next_due, now + step) - now_ns()) / 1e9))
     expected = sent
     tally.counts["sent"] = sent
@@ -431,7 +448,7 @@ async def run_resume(
         pair.guest = entered
 
     async def lane(pair: Pair, offset: int) -> None:
-        schedule = Schedule(origin_ns + offset, rate)
+        schedule = make_schedule(origin_ns + offset, rate)
         index = 0
         while schedule.intended(index) < end_ns:
             await sleep_until(schedule.intended(index))
@@ -496,7 +513,7 @@ async def run_dashboard(
     end_ns: int,
     tally: Tally,
 ) -> None:
-    schedule = Schedule(origin_ns, share.rate)
+    schedule = make_schedule(origin_ns, share.rate)
     entered_ok: list[str] = []
     guests: list[Entered] = []
     complete = asyncio.Event()
@@ -620,7 +637,7 @@ async def run_abuse(
     share: AbuseShare, spent: list[str], targets: list[str], origin_ns: int, end_ns: int,
     tally: Tally,
 ) -> None:  # fmt: skip
-    schedule = Schedule(origin_ns, share.rate)
+    schedule = make_schedule(origin_ns, share.rate)
     replays = iter(spent)
     flood_lock = asyncio.Lock()
 
@@ -773,7 +790,7 @@ async def run_call(
     set up; latency from the call's intended start to both ``call.state connected``."""
 
     async def lane(host: Entered, tokens: list[str], offset: int) -> None:
-        schedule = Schedule(origin_ns + offset, share.rate)
+        schedule = make_schedule(origin_ns + offset, share.rate)
         host_pid = str(host.welcome["participant"])
         for index, token in enumerate(tokens):
             intended = schedule.intended(index)
@@ -897,7 +914,7 @@ async def run_lobby(
         await _leave(g)
 
     async def room_arrivals(room_index: int, tokens: list[str]) -> None:
-        schedule = Schedule(origin_ns, share.rate)
+        schedule = make_schedule(origin_ns, share.rate)
         tasks = []
         for index, token in enumerate(tokens):
             intended = schedule.intended(index)

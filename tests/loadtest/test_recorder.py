@@ -87,3 +87,22 @@ def test_buckets_add_up_to_the_count() -> None:
     buckets = rec.buckets()
     assert sum(int(b["count"]) for b in buckets) == 1000
     assert buckets[-1]["le_ms"] >= 10
+
+
+def test_a_ramp_grows_the_rate_linearly_then_holds_it() -> None:
+    # 100/s after a 2 s ramp: 100 operations during the ramp (the area of the triangle)
+    s = Schedule(start_ns=0, rate=100.0, ramp_ns=2_000 * MS)
+    assert s.intended(0) == 0
+    # i-th at sqrt(2 * ramp * i / rate): the 25th at 1 s (a quarter of the ramp's total)
+    assert s.intended(25) == pytest.approx(1_000 * MS, rel=1e-6)
+    assert s.intended(100) == pytest.approx(2_000 * MS, rel=1e-6)
+    assert s.intended(150) == pytest.approx(2_500 * MS, rel=1e-6)
+    times = [s.intended(i) for i in range(300)]
+    assert times == sorted(times)
+    # due() is the inverse of intended(), at and between the intended times
+    for i in (1, 7, 25, 99, 100, 101, 250):
+        assert s.due(s.intended(i)) == i + 1
+        assert s.due(s.intended(i) - 1) == i
+    # the first second carries a quarter of the ramp's operations, the second three
+    assert s.due(1_000 * MS) - s.due(0) == 25
+    assert s.due(2_000 * MS) - s.due(1_000 * MS) == 75

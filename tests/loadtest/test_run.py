@@ -214,3 +214,26 @@ def test_lobby_admits_moves_and_says(deployment: Deployment, tmp_path: Path) -> 
     assert total(server, "vestibule_messages_in_total", type="move") == f["moves"]
     assert total(server, "vestibule_messages_in_total", type="say") == f["said"] >= 2
     assert code == 0
+
+
+def test_clinic_day_mixes_the_scenarios_and_ramps_up(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    code, doc, server = run(
+        deployment, tmp_path, "clinic-day", "--ramp", "1", "--relay-rooms", "2",
+        "--duration", "2.5", "--slo", "errors.unexpected==0",
+    )  # fmt: skip
+    assert set(doc["scenarios"]) == {"join", "call", "lobby", "dashboard", "relay"}
+    relay = figures(doc, "relay")
+    # the flag wins over clinic-day's one relay room per clinic
+    assert relay["rooms"] == 2 and relay["lost"] == 0
+    assert figures(doc, "dashboard")["lost"] == 0
+    assert figures(doc, "lobby")["rooms"] == 2 and figures(doc, "call")["rooms"] == 1
+    # 2 rooms x 2 directions x 10/s, reached at the end of the 1 s ramp: the first
+    # second carries half of a full second (rate x ramp / 2 per direction)
+    timeline = {p["t"]: p["count"] for p in doc["scenarios"]["relay"]["timeline"]}
+    assert (timeline[0], timeline[1]) == (20, 40)
+    # the server relayed the relay scenario's signals and the calls' set-up (8 each)
+    calls = figures(doc, "call")["connected"]
+    assert total(server, "vestibule_relay_seconds_count") == relay["sent"] + 8 * calls
+    assert code == 0
