@@ -91,6 +91,13 @@ def _scenario(name: str, parts: list[dict[str, Any]], duration: float) -> dict[s
             moves=c["moves"], admitted_after_move=c["admitted_after_move"], said=c["said"],
             rate=_ratio(c["admitted"], duration),
         )  # fmt: skip
+    elif name == "mediacheck":
+        figures.update(
+            attempts=c["attempts"], verdicts=c["verdicts"], passed=c["verdict_passed"],
+            not_passed=c["verdicts"] - c["verdict_passed"], busy=c["busy"], failed=c["failed"],
+            pass_rate=_ratio(c["verdict_passed"], c["verdicts"]),
+            rate=_ratio(c["verdicts"], duration),
+        )  # fmt: skip
     elif name == "abuse":
         figures.update(attempts=c["attempts"], refused=c["refused"], wrong=c["wrong"])
     if c["setup_failed"]:

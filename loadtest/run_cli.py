@@ -36,7 +36,7 @@ CLINIC: dict[str, tuple[float, bool]] = {
 TUNABLE = (
     "join_rate", "join_max", "relay_rooms", "relay_rate", "dashboard_subscribers",
     "dashboard_rate", "abuse_rate", "max_message", "flood", "resume_rooms", "resume_rate",
-    "call_rooms", "call_rate", "lobby_rooms", "lobby_rate",
+    "call_rooms", "call_rate", "lobby_rooms", "lobby_rate", "mediacheck_rate",
 )  # fmt: skip
 
 
@@ -137,6 +137,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ("--call-rate", "call_rate", float, "calls started per second per room"),
         ("--lobby-rooms", "lobby_rooms", int, "rooms whose host admits and moves guests"),
         ("--lobby-rate", "lobby_rate", float, "guests arriving per second per room"),
+        ("--mediacheck-rate", "mediacheck_rate", float, "media checks started per second"),
     ):
         p.add_argument(
             flag,

@@ -66,6 +66,7 @@ class RunOptions:
     call_rate: float = 1.0
     lobby_rooms: int = 2
     lobby_rate: float = 2.0
+    mediacheck_rate: float = 0.5
     #: seconds over which every schedule grows from 0 to its rate
     ramp: float = 0.0
 
@@ -82,6 +83,7 @@ class WorkerPlan:
     abuse: sc.AbuseShare | None = None
     call: sc.RoomShare | None = None
     lobby: sc.RoomShare | None = None
+    mediacheck: sc.MediaShare | None = None
 
 
 @dataclass(slots=True)
@@ -116,6 +118,7 @@ async def provision(opts: RunOptions, prov: Provisioner) -> Provisioned:
         "abuse": 1,
         "call": call_n,
         "lobby": lobby_n,
+        "mediacheck": 1,
     }
     rooms = await prov.rooms(sum(layout.values()))
     slices: dict[str, list[str]] = {}
@@ -176,6 +179,14 @@ async def provision(opts: RunOptions, prov: Provisioner) -> Provisioned:
         ]
         for plan, part in zip(plans, _deal(by_room, w), strict=True):
             setattr(plan, name, sc.RoomShare(part, rate, slices[name]))
+    if "mediacheck" in chosen:
+        count = max(1, math.ceil(opts.mediacheck_rate * opts.duration))
+        room = slices["mediacheck"][0]
+        made = await book([(room, host_of(0))] * count)
+        for plan, part in zip(plans, _deal(made, w), strict=True):
+            plan.mediacheck = sc.MediaShare(
+                [(b.token, b.room) for b in part], opts.mediacheck_rate / w
+            )
     if "dashboard" in chosen:
         count = max(1, math.ceil(opts.dashboard_rate * opts.duration))
         host = hosts[0].id
@@ -229,6 +240,8 @@ async def _worker(conn: Connection, plan: WorkerPlan) -> None:
     spent: list[str] = []
     if plan.join:
         tally("join")
+    if plan.mediacheck:
+        tally("mediacheck")
 
     async def setup_relay() -> None:
         if plan.relay:
@@ -283,6 +296,10 @@ async def _worker(conn: Connection, plan: WorkerPlan) -> None:
     if plan.dashboard:
         runs.append(
             sc.run_dashboard(plan.dashboard, subs, plan.targets, origin, end, tallies["dashboard"])
+        )
+    if plan.mediacheck:
+        runs.append(
+            sc.run_mediacheck(plan.mediacheck, plan.targets, origin, end, tallies["mediacheck"])
         )
     if plan.call:
         runs.append(sc.run_call(plan.call, call_hosts, origin, end, tallies["call"]))

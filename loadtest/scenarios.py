@@ -26,6 +26,8 @@ Scenarios:
                every ``entered`` presence event must reach every subscriber exactly once
                (lost and duplicated are counted; duplicates also by ``seq``). Latency:
                the guest's intended hello -> event received.
+``mediacheck`` patients run the media check with a real aiortc peer; verdicts counted.
+               Latency: intended start -> ``mediacheck.result``.
 ``abuse``      replayed link tokens, wrong guest keys, oversized frames, floods; each
                must be refused with its code. Latency: intended start -> refusal.
 ``resume``     1:1 rooms whose guest's connection is cut (no close frame); 0.2 s later
@@ -63,7 +65,7 @@ FIRST_ERRORS = 5
 #: carries the message's number so the receiver knows its intended send time
 _CANDIDATE = "candidate:1 1 UDP 2122260223 192.0.2.1 9 typ host"
 
-SCENARIOS = ("join", "call", "relay", "lobby", "dashboard", "abuse", "resume")
+SCENARIOS = ("join", "call", "relay", "lobby", "dashboard", "mediacheck", "abuse", "resume")
 #: the scenarios whose hosts or subscribers need staff JWTs
 NEEDS_STAFF = frozenset({"call", "relay", "lobby", "dashboard", "resume", "abuse"})
 
@@ -933,3 +935,75 @@ async def run_lobby(
     finally:
         sayer.cancel()
         await asyncio.gather(sayer, return_exceptions=True)
+
+
+# -- mediacheck -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class MediaShare:
+    #: (token, room) per patient
+    guests: list[tuple[str, str]]
+    #: checks started per second
+    rate: float
+
+
+#: a verdict comes within 15 s (docs/protocol.md); the answer within a few
+VERDICT_WAIT = 30.0
+
+
+async def run_mediacheck(
+    share: MediaShare, targets: list[str], origin_ns: int, end_ns: int, tally: Tally
+) -> None:
+    """Patients redeem their link, join the queue and run the media check with a real
+    aiortc peer sending browser-like VP8 (640x480, 1 Mbit/s, pre-encoded) and a tone.
+    Latency: intended start -> ``mediacheck.result``."""
+    # aiortc is heavy: imported only by the processes that run this scenario
+    from mediacheck.synthetic import ReplayVideoTrack, SyntheticClient, ToneAudioTrack
+
+    ReplayVideoTrack()  # encodes the replayed video once, before the clock matters
+
+    async def one(index: int, intended: int) -> None:
+        token, _room = share.guests[index]
+        tally.counts["attempts"] += 1
+        guest: Entered | None = None
+        client = SyntheticClient(video=ReplayVideoTrack(), audio=ToneAudioTrack())
+        try:
+            guest = await hello(_endpoint(targets, index), {"token": token}, wait=WAIT)
+            guest.client.send_json({"type": "join"})
+            await guest.client.expect("waiting", wait=WAIT)
+            offer = await client.offer()
+            guest.client.send_json({"type": "mediacheck.offer", "sdp": offer})
+            answer, _ = await read_until(
+                guest.client, frozenset({"mediacheck.answer"}), wait=VERDICT_WAIT
+            )
+            if answer.get("type") == "error":
+                if answer.get("code") == "busy":
+                    tally.counts["busy"] += 1
+                else:
+                    tally.error(str(answer.get("code")), str(answer.get("message", "")))
+                return
+            await client.accept(str(answer["sdp"]))
+            result, _ = await read_until(
+                guest.client, frozenset({"mediacheck.result"}), wait=VERDICT_WAIT
+            )
+            if result.get("type") == "error":
+                tally.error(str(result.get("code")), str(result.get("message", "")))
+                return
+        except (Refused, WsError, TimeoutError, OSError) as exc:
+            tally.counts["failed"] += 1
+            tally.failure(exc)
+            return
+        finally:
+            await client.close()
+            if guest is not None:
+                await _leave(guest)
+        tally.latency.record(intended, now_ns())
+        verdict = str(result.get("verdict"))
+        tally.counts["verdicts"] += 1
+        tally.counts[f"verdict_{verdict}"] += 1
+        if verdict != "passed" and len(tally.first_errors) < FIRST_ERRORS:
+            reasons = ",".join(str(r.get("code")) for r in result.get("reasons", []))
+            tally.first_errors.append(f"verdict {verdict}: {reasons}")
+
+    await paced(make_schedule(origin_ns, share.rate), len(share.guests), end_ns, one)

@@ -92,11 +92,9 @@ def start_server(workdir: Path, env_extra: dict[str, str] | None = None) -> Depl
     jwt_secret = secrets.token_urlsafe(32)
     env = dict(os.environ)
     env.update(
-        VESTIBULE_JWT_SECRET=jwt_secret,
-        VESTIBULE_MEDIACHECK="0",
-        VESTIBULE_LOG_LEVEL="warning",
-        **(env_extra or {}),
+        VESTIBULE_JWT_SECRET=jwt_secret, VESTIBULE_MEDIACHECK="0", VESTIBULE_LOG_LEVEL="warning"
     )
+    env.update(env_extra or {})
     log = workdir / "server.log"
     argv = [
         sys.executable,
