@@ -112,6 +112,31 @@ def _scenario(name: str, parts: list[dict[str, Any]], duration: float) -> dict[s
     }
 
 
+#: the normal traffic whose latency abuse must not hurt, in order of preference
+NORMAL = ("relay", "join", "call", "lobby", "dashboard")
+
+
+def _abuse_effect(outcome: Outcome) -> dict[str, float]:
+    """The normal traffic's p99 in the seconds with abuse (even) and without (odd)."""
+    normal = next((n for n in NORMAL if n in outcome.tallies), None)
+    if normal is None:
+        return {}
+    parts = outcome.tallies[normal]["parts"]
+    rec = Recorder.decode(parts[0]["latency"])
+    for part in parts[1:]:
+        rec.merge(part["latency"])
+    during = Recorder(rec.origin_ns)
+    quiet = Recorder(rec.origin_ns)
+    for second, hist in rec.seconds.items():
+        (quiet if second % 2 else during).total.add(hist)
+    on, off = during.summary().p99_ms, quiet.summary().p99_ms
+    return {
+        "normal_p99_abuse_ms": on,
+        "normal_p99_quiet_ms": off,
+        "normal_p99_ratio": on / off if off else 0.0,
+    }
+
+
 def build(
     outcome: Outcome, opts: RunOptions, objectives: list[Objective], argv: list[str]
 ) -> dict[str, Any]:
@@ -120,6 +145,8 @@ def build(
         name: _scenario(name, body["parts"], outcome.duration)
         for name, body in sorted(outcome.tallies.items())
     }
+    if "abuse" in scenarios:
+        scenarios["abuse"]["figures"].update(_abuse_effect(outcome))
     by_code: Counter[str] = Counter()
     for body in scenarios.values():
         by_code.update(body["errors"])

@@ -28,8 +28,10 @@ Scenarios:
                the guest's intended hello -> event received.
 ``mediacheck`` patients run the media check with a real aiortc peer; verdicts counted.
                Latency: intended start -> ``mediacheck.result``.
-``abuse``      replayed link tokens, wrong guest keys, oversized frames, floods; each
-               must be refused with its code. Latency: intended start -> refusal.
+``abuse``      replayed link tokens, wrong guest keys, oversized frames, floods, in the
+               even seconds of the run; each must be refused with its code. Latency:
+               intended start -> refusal. (The result compares the normal traffic's
+               p99 in those seconds with the quiet odd ones.)
 ``resume``     1:1 rooms whose guest's connection is cut (no close frame); 0.2 s later
                the host signals the guest 3 times; the guest resumes with its secret and
                must receive those messages (replayed). Latency: resume hello -> welcome
@@ -639,12 +641,19 @@ async def run_abuse(
     share: AbuseShare, spent: list[str], targets: list[str], origin_ns: int, end_ns: int,
     tally: Tally,
 ) -> None:  # fmt: skip
-    schedule = make_schedule(origin_ns, share.rate)
+    # abuse in the even seconds of the run only, at twice the rate (the mean is the
+    # rate asked for): the odd seconds are the quiet baseline of the normal traffic
+    schedule = make_schedule(origin_ns, 2 * share.rate)
     replays = iter(spent)
     flood_lock = asyncio.Lock()
+    performed = 0
 
     async def act(index: int, intended: int) -> None:
-        kind = ABUSE_ACTS[index % len(ABUSE_ACTS)]
+        nonlocal performed
+        if (intended - origin_ns) // 1_000_000_000 % 2:
+            return
+        kind = ABUSE_ACTS[performed % len(ABUSE_ACTS)]
+        performed += 1
         if kind == "replay":
             token = next(replays, None)
             if token is None:

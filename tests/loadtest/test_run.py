@@ -107,9 +107,14 @@ def test_dashboard_sees_every_presence_event_once(deployment: Deployment, tmp_pa
 
 def test_abuse_is_refused_with_the_right_codes(deployment: Deployment, tmp_path: Path) -> None:
     code, doc, server = run(
-        deployment, tmp_path, "abuse", "--abuse-rate", "8", "--slo", "abuse.wrong==0"
-    )
+        deployment, tmp_path, "abuse,relay", "--abuse-rate", "8", "--relay-rooms", "2",
+        "--slo", "abuse.wrong==0", "--slo", "relay.lost==0",
+    )  # fmt: skip
     f = figures(doc, "abuse")
+    # abuse in second 0 only (even seconds), relay throughout: its p99 with and without
+    assert [p["t"] for p in doc["scenarios"]["abuse"]["timeline"]] == [0]
+    assert f["normal_p99_abuse_ms"] > 0 and f["normal_p99_quiet_ms"] > 0
+    assert f["normal_p99_ratio"] == f["normal_p99_abuse_ms"] / f["normal_p99_quiet_ms"]
     refused = doc["scenarios"]["abuse"]["refused"]
     assert f["wrong"] == 0 and f["unexpected"] == 0
     assert f["refused"] == f["attempts"] >= 8
