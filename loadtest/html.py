@@ -79,7 +79,7 @@ def line_chart(title: str, series: list[tuple[str, list[tuple[float, float]]]], 
         parts.append(
             f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{sy(y):.1f}" y2="{sy(y):.1f}" '
             f'stroke="#e5e5e5"/><text x="{PAD_L - 4}" y="{sy(y) + 4:.1f}" font-size="10" '
-            f'text-anchor="end">{_esc(_num(y))}</text>'
+            f'text-anchor="end">{_esc(f"{y:g}")}</text>'
         )
     parts.append(
         f'<text x="{W - PAD_R}" y="{H - 6}" font-size="10" text-anchor="end">'
@@ -123,7 +123,7 @@ def bar_chart(title: str, bars: list[tuple[str, float]], unit: str) -> str:
             )
     parts.append(
         f'<text x="{PAD_L - 4}" y="{PAD_T + 8}" font-size="10" text-anchor="end">'
-        f'{_esc(_num(y_max))}</text><text x="{W - PAD_R}" y="{H - 2}" font-size="10" '
+        f'{y_max:g}</text><text x="{W - PAD_R}" y="{H - 2}" font-size="10" '
         f'text-anchor="end">{_esc(unit)}</text></svg>'
     )
     return f"<figure>{''.join(parts)}<figcaption>{_esc(title)}</figcaption></figure>"
