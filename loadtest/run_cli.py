@@ -12,6 +12,8 @@ import os
 import sys
 from typing import Any
 
+import aiohttp
+
 from loadtest import html, results
 from loadtest.fixtures import Provisioner, ProvisionError
 from loadtest.live import Display
@@ -189,6 +191,10 @@ def run_command(args: argparse.Namespace, argv: list[str] | None) -> int:
         doc = asyncio.run(_run(opts, objectives, command, tty))
     except (RunError, ProvisionError) as exc:
         print(f"loadtest run: {exc}", file=sys.stderr)
+        return 2
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        # a gate must not read "cannot reach the target" as "objective breached" (1)
+        print(f"loadtest run: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     if args.json:
         results.write(doc, args.json)

@@ -172,6 +172,12 @@ def test_bad_command_lines_exit_2(deployment: Deployment, argv: list[str]) -> No
     assert exited.value.code == 2
 
 
+def test_a_target_that_cannot_be_reached_exits_2(deployment: Deployment) -> None:
+    # nothing listens on port 9 (discard) of loopback here
+    argv = ["run", "--target", "http://127.0.0.1:9", "--api-key", deployment.api_key]
+    assert main([*argv, "--scenario", "join", "--duration", "1"]) == 2
+
+
 def test_hosts_without_a_jwt_secret_are_refused_before_anything_is_booked(
     deployment: Deployment,
 ) -> None:
