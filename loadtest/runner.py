@@ -145,12 +145,11 @@ async def provision(opts: RunOptions, prov: Provisioner) -> Provisioned:
         count = min(opts.join_max, math.ceil(opts.join_rate * opts.duration))
         join_rooms = slices["join"]
         made = await book([(join_rooms[i % 4], host_of(i)) for i in range(count)])
-        staff = [(jwts[host_of(i)], join_rooms[i]) for i in range(4)] if opts.jwt_secret else []
-        for plan, part in zip(plans, _deal(made, w), strict=True):
-            plan.join = sc.JoinShare(
-                [(b.token, b.room) for b in part], staff[plan.index % 4 :: w] or staff[:1],
-                opts.join_rate / w,
-            )  # fmt: skip
+        # every (clinician, room) to one process only: a second hello of the same
+        # clinician into the same room would take the first one's session over
+        staff = [(jwts[h.id], room) for h in hosts for room in join_rooms] if jwts else []
+        for plan, part, logins in zip(plans, _deal(made, w), _deal(staff, w), strict=True):
+            plan.join = sc.JoinShare([(b.token, b.room) for b in part], logins, opts.join_rate / w)
     for name, n, rate in (
         ("relay", relay_n, opts.relay_rate),
         ("resume", resume_n, opts.resume_rate),
@@ -203,8 +202,11 @@ async def provision(opts: RunOptions, prov: Provisioner) -> Provisioned:
         made = await book([(room, host_of(0))] * count)
         for plan, part in zip(plans, _deal(made, w), strict=True):
             plan.abuse = sc.AbuseShare(
-                [b.token for b in part], room, jwts[host_of(plan.index)], opts.abuse_rate / w,
+                [b.token for b in part], room, jwts[host_of(0)], opts.abuse_rate / w,
                 opts.max_message, opts.flood,
+                # one process floods, one flood at a time: the flooding clinician's
+                # sessions in the abuse room never take each other over
+                floods=plan.index == 0,
             )  # fmt: skip
     fixtures = Fixtures(hosts, rooms)
     return Provisioned(fixtures, plans)

@@ -232,10 +232,22 @@ async def run_join(
     schedule = make_schedule(origin_ns, share.rate)
     guests = iter(share.guests)
 
+    busy: set[int] = set()
+
     async def one(index: int, intended: int) -> None:
-        staff = bool(share.staff) and share.staff_every > 0 and index % share.staff_every == 0
-        if staff:
-            jwt, room = share.staff[index // share.staff_every % len(share.staff)]
+        login: int | None = None
+        if share.staff and share.staff_every > 0 and index % share.staff_every == 0:
+            # a (clinician, room) not logging in right now; none free: a guest instead
+            first = index // share.staff_every
+            login = next(
+                (j for k in range(len(share.staff))
+                 if (j := (first + k) % len(share.staff)) not in busy),
+                None,
+            )  # fmt: skip
+        staff = login is not None
+        if login is not None:
+            busy.add(login)
+            jwt, room = share.staff[login]
             body: dict[str, Any] = {"jwt": jwt, "room": room}
         else:
             guest = next(guests, None)
@@ -248,12 +260,23 @@ async def run_join(
         except (Refused, WsError, TimeoutError, OSError) as exc:
             tally.counts["failed"] += 1
             tally.failure(exc)
+            busy.discard(login if login is not None else -1)
             return
         tally.latency.record(intended, entered.welcome_ns)
         tally.counts["ok"] += 1
         tally.counts["staff" if staff else "guests"] += 1
         tally.counts["redirects"] += entered.hops
-        await _leave(entered)
+        if login is None:
+            await _leave(entered)
+            return
+        # a clinician's (room) is free again once the server has closed the connection
+        # after its leave: the session is over, the next login starts a new one
+        entered.client.send_json({"type": "leave"})
+        with contextlib.suppress(WsError, TimeoutError):
+            while True:
+                await read_until(entered.client, frozenset(), wait=WAIT)
+        entered.client.close()
+        busy.discard(login)
 
     count = len(share.guests) + (
         len(share.guests) // max(1, share.staff_every - 1) if share.staff else 0
@@ -596,6 +619,8 @@ class AbuseShare:
     rate: float
     max_message: int = 65536
     flood: int = 250
+    #: whether this process floods (the others replace their floods with wrong keys)
+    floods: bool = True
 
 
 ABUSE_ACTS = ("replay", "wrong_key", "oversized", "flood")
@@ -654,6 +679,8 @@ async def run_abuse(
             return
         kind = ABUSE_ACTS[performed % len(ABUSE_ACTS)]
         performed += 1
+        if kind == "flood" and not share.floods:
+            kind = "wrong_key"
         if kind == "replay":
             token = next(replays, None)
             if token is None:
@@ -678,6 +705,8 @@ async def run_abuse(
             else:
                 async with flood_lock:
                     code = await _flood(endpoint, share)
+        except Refused as exc:  # the flooding clinician's own hello refused
+            code = f"hello_{exc.code}"
         except (WsError, TimeoutError, OSError) as exc:
             tally.counts["wrong"] += 1
             tally.failure(exc)
@@ -857,9 +886,12 @@ async def run_lobby(
     moved_to: dict[str, str] = {}
     #: guests a host must move rather than admit
     to_move: set[str] = set()
-    admitted_by_host: set[str] = set()
 
     def host_handler(host: Entered, room_index: int) -> Callable[[bytes], None]:
+        #: guests this host admitted or moved: a lobby update sent before the server
+        #: applied that may still list them
+        handled: set[str] = set()
+
         def handle(payload: bytes) -> None:
             body = _loads(payload)
             kind = body.get("type")
@@ -870,15 +902,14 @@ async def run_lobby(
                 return
             for waiting in body.get("waiting", []):
                 pid = str(waiting.get("id"))
-                if pid in admitted_by_host:
+                if pid in handled:
                     continue
-                admitted_by_host.add(pid)
+                handled.add(pid)
                 if pid in to_move and len(slugs) > 1:
                     to_move.discard(pid)
                     here = live[room_index][1][1]
                     target = slugs[(slugs.index(here) + 1) % len(slugs)]
-                    moved_to[pid] = target
-                    admitted_by_host.discard(pid)  # the next room's host admits it
+                    moved_to[pid] = target  # the next room's host admits it there
                     host.client.send_json({"type": "move", "participant": pid, "room": target})
                     tally.counts["moves"] += 1
                 else:
