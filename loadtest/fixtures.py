@@ -23,6 +23,8 @@ from typing import Any
 import aiohttp
 import jwt
 
+from loadtest.wire import tls_context
+
 ROOM_PREFIX = "Load test "
 #: meetings are booked for an hour from in two minutes (links work 15 minutes before)
 MEETING_SECONDS = 3600
@@ -75,7 +77,9 @@ class Provisioner:
 
     async def __aenter__(self) -> Provisioner:
         self._session = aiohttp.ClientSession(
-            headers=self._headers, timeout=aiohttp.ClientTimeout(total=30)
+            headers=self._headers,
+            timeout=aiohttp.ClientTimeout(total=30),
+            connector=aiohttp.TCPConnector(ssl=tls_context()),
         )
         return self
 

@@ -20,6 +20,7 @@ from loadtest.live import Display
 from loadtest.runner import RunError, RunOptions, execute
 from loadtest.scenarios import SCENARIOS
 from loadtest.slo import SloError, gather
+from loadtest.wire import configure_tls
 
 #: ``clinic-day``: a realistic mix, per clinic (``--clinics N`` multiplies the sizes
 #: and rates marked True): a flag given on the command line wins over these
@@ -149,6 +150,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             help=f"{text} (default {getattr(d, attr):g})",
         )
     p.add_argument(
+        "--ca-file",
+        default="",
+        metavar="PATH",
+        help="PEM certificates to verify https targets against (default: the system's)",
+    )
+    p.add_argument(
         "--clinics", type=int, default=1, help="clinic-day: clinics to simulate (default 1)"
     )
     p.add_argument(
@@ -183,8 +190,9 @@ def run_command(args: argparse.Namespace, argv: list[str] | None) -> int:
     opts = RunOptions(
         targets=list(args.target), api_key=args.api_key, scenarios=chosen,
         duration=args.duration, jwt_secret=args.jwt_secret, workers=max(1, args.workers),
-        ramp=max(0.0, args.ramp), **tuned(args, clinic_day),
+        ramp=max(0.0, args.ramp), ca_file=args.ca_file, **tuned(args, clinic_day),
     )  # fmt: skip
+    configure_tls(args.ca_file)
     tty = None if args.live == "auto" else args.live == "rich"
     command = _redacted(["vestibule", "loadtest", *(argv or [])])
     try:

@@ -33,7 +33,7 @@ from loadtest.bare_relay import loop_factory, raise_open_files_limit
 from loadtest.fixtures import Booking, Fixtures, Provisioner, mint_jwt
 from loadtest.recorder import Recorder
 from loadtest.scrape import Scraper
-from loadtest.wire import Entered
+from loadtest.wire import Entered, configure_tls
 
 #: seconds a load process may take to set its scenarios up
 SETUP_TIMEOUT = 120.0
@@ -69,6 +69,8 @@ class RunOptions:
     mediacheck_rate: float = 0.5
     #: seconds over which every schedule grows from 0 to its rate
     ramp: float = 0.0
+    #: PEM certificates https targets are verified against ("" = the system's)
+    ca_file: str = ""
 
 
 @dataclass(slots=True)
@@ -76,6 +78,7 @@ class WorkerPlan:
     index: int
     targets: list[str]
     ramp_ns: int = 0
+    ca_file: str = ""
     join: sc.JoinShare | None = None
     relay: sc.PairShare | None = None
     resume: sc.PairShare | None = None
@@ -131,7 +134,9 @@ async def provision(opts: RunOptions, prov: Provisioner) -> Provisioned:
         return hosts[i % len(hosts)].id
 
     jwts = {h.id: mint_jwt(opts.jwt_secret, h.id) for h in hosts} if opts.jwt_secret else {}
-    plans = [WorkerPlan(i, opts.targets, int(opts.ramp * 1e9)) for i in range(opts.workers)]
+    plans = [
+        WorkerPlan(i, opts.targets, int(opts.ramp * 1e9), opts.ca_file) for i in range(opts.workers)
+    ]
     w = opts.workers
     index = 0
 
@@ -231,6 +236,7 @@ def _worker_main(conn: Connection, plan: WorkerPlan) -> None:
 async def _worker(conn: Connection, plan: WorkerPlan) -> None:
     loop = asyncio.get_running_loop()
     sc.RAMP_NS = plan.ramp_ns
+    configure_tls(plan.ca_file)
     tallies: dict[str, sc.Tally] = {}
 
     def tally(name: str) -> sc.Tally:

@@ -16,6 +16,8 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from loadtest.wire import tls_context
+
 GAUGES = ("vestibule_connections", "vestibule_sessions", "vestibule_rooms")
 COUNTERS = (
     "vestibule_messages_in_total",
@@ -97,7 +99,10 @@ class Scraper:
         self.origin = time.monotonic()
 
     async def __aenter__(self) -> Scraper:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=5),
+            connector=aiohttp.TCPConnector(ssl=tls_context()),
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -45,8 +45,23 @@ class Endpoint:
         return f"{self.host}:{self.port}"
 
 
+#: the certificate authorities https/wss targets are verified against: the system's,
+#: or a file of PEM certificates (``--ca-file``, e.g. a staging deployment's own CA)
+_CA_FILE: str | None = None
+
+
+def configure_tls(ca_file: str | None) -> None:
+    """Verify https targets against ``ca_file`` (None: the system's CAs)."""
+    global _CA_FILE
+    _CA_FILE = ca_file or None
+
+
+def tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=_CA_FILE)
+
+
 async def connect(endpoint: Endpoint, path: str, *, wait: float) -> WsClient:
-    context = ssl.create_default_context() if endpoint.tls else None
+    context = tls_context() if endpoint.tls else None
     return await WsClient.connect(endpoint.host, endpoint.port, path, wait=wait, ssl=context)
 
 
