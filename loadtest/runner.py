@@ -110,9 +110,10 @@ async def provision(opts: RunOptions, prov: Provisioner) -> Provisioned:
     hosts = await prov.hosts()
     relay_n = opts.relay_rooms if "relay" in chosen else 0
     resume_n = opts.resume_rooms if "resume" in chosen else 0
-    # rooms: relay pairs, resume pairs, 4 for joins, 1 dashboard, 1 abuse
     call_n = opts.call_rooms if "call" in chosen else 0
     lobby_n = opts.lobby_rooms if "lobby" in chosen else 0
+    # the load-test rooms, in this order: a room per pair, call and lobby; 4 rooms that
+    # joins share, and one each for the dashboard's meetings, abuse and media checks
     layout = {
         "relay": relay_n,
         "resume": resume_n,
