@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from loadtest.cli import main
-from loadtest.fixtures import Provisioner, mint_jwt
+from loadtest.fixtures import Provisioner
 from loadtest.scrape import delta, parse, total
 from loadtest.wire import Endpoint, Entered, hello
 from tests.loadtest.conftest import ROOT, api_key, free_port, stop, wait_listening
@@ -85,9 +85,11 @@ class Holders:
         self.thread.start()
         self.held: list[Entered] = []
 
-    def hold(self, node: str, jwt: str, room: str) -> None:
+    def hold(self, node: str, token: str) -> None:
+        """A guest of the room says hello at ``node``: the room is placed there."""
+
         async def enter() -> Entered:
-            return await hello(Endpoint.of(node), {"jwt": jwt, "room": room}, wait=10)
+            return await hello(Endpoint.of(node), {"token": token}, wait=10)
 
         entered = asyncio.run_coroutine_threadsafe(enter(), self.loop).result(15)
         assert entered.hops == 0
@@ -110,18 +112,23 @@ def test_one_url_reaches_every_room_of_a_three_node_cluster(
 ) -> None:
     urls, key, jwt_secret = cluster
 
-    async def prepare() -> tuple[list[str], list[str]]:
+    async def prepare() -> list[str]:
         async with Provisioner(urls[0], key) as prov:
-            # the rooms the join scenario uses (it reuses them by name)
-            return await prov.rooms(4), [h.id for h in await prov.hosts()]
+            # the rooms the join scenario uses (it reuses them by name), and a guest of
+            # each of the first two (guests, not clinicians: the harness logs every
+            # clinician into these rooms, which would take a clinician's session over)
+            rooms = await prov.rooms(4)
+            host = (await prov.hosts())[0].id
+            booked = await prov.book([(rooms[0], host), (rooms[1], host)])
+            return [b.token for b in booked]
 
-    rooms, hosts = asyncio.run(prepare())
+    tokens = asyncio.run(prepare())
     holders = Holders()
     try:
         # rooms 1 and 2 live on nodes 1 and 2; 3 and 4 go wherever the harness lands
-        # (node 0); the holder is not the member the harness logs in to that room
-        holders.hold(urls[1], mint_jwt(jwt_secret, hosts[1 % len(hosts)]), rooms[0])
-        holders.hold(urls[2], mint_jwt(jwt_secret, hosts[0]), rooms[1])
+        # (node 0)
+        holders.hold(urls[1], tokens[0])
+        holders.hold(urls[2], tokens[1])
         before = [metrics(u) for u in urls]
         out = tmp_path / "cluster.json"
         code = main(
