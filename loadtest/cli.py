@@ -1,4 +1,9 @@
-"""``python -m loadtest`` / ``vestibule loadtest``: the benchmark subcommands.
+"""``python -m loadtest`` / ``vestibule loadtest``: the SRE's harness and the benchmarks.
+
+run           load a running deployment (one URL or a cluster's) with scenarios for a
+              set time; JSON result, HTML report, SLO gate (docs/loadtest.md)
+
+The benchmark subcommands start their own servers on loopback:
 
 relay         msgs/s and latency at half load, bare relay vs hub, in one invocation
 joins         hello with a link token -> welcome, per second and p99, on the hub
@@ -28,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtest import idle, joins, relay, report
+from loadtest import idle, joins, relay, report, run_cli
 from loadtest.crossnode import redis_server
 from loadtest.targets import TargetError, hub_available
 
@@ -221,7 +226,13 @@ def _run_all(args: argparse.Namespace, argv: list[str] | None) -> int:
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 #: the subcommands written here; each sets its ``run(args, argv) -> int`` as default
-BUILT_IN: tuple[Register, ...] = (_add_relay, _add_joins, _add_idle, _add_all)
+BUILT_IN: tuple[Register, ...] = (
+    run_cli.register,
+    _add_relay,
+    _add_joins,
+    _add_idle,
+    _add_all,
+)
 
 #: benchmarks written in modules of their own, in the order ``all`` runs them, with the
 #: command a module without ``register`` gets (its ``main(argv)`` is then forwarded to)

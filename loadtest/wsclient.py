@@ -18,6 +18,7 @@ import asyncio
 import base64
 import hashlib
 import os
+import ssl as ssl_module
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -85,15 +86,27 @@ class WsClient(asyncio.Protocol):
         self._corked: list[bytes] | None = None
         self._close_sent = False
         self.closed = False
+        #: the code of the server's close frame, once one arrived
+        self.close_code: int | None = None
 
     # -- connecting ------------------------------------------------------------------
 
     @classmethod
-    async def connect(cls, host: str, port: int, path: str, *, wait: float = 10.0) -> WsClient:
-        """Open a TCP connection and complete the websocket upgrade on ``path``."""
+    async def connect(
+        cls,
+        host: str,
+        port: int,
+        path: str,
+        *,
+        wait: float = 10.0,
+        ssl: ssl_module.SSLContext | None = None,
+    ) -> WsClient:
+        """Open a TCP (or TLS, with ``ssl``) connection and upgrade it on ``path``."""
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(wait):
-            _, client = await loop.create_connection(cls, host, port)
+            _, client = await loop.create_connection(
+                cls, host, port, ssl=ssl, server_hostname=host if ssl is not None else None
+            )
             client._request_upgrade(f"{host}:{port}", path)
             await client._upgraded
         return client
@@ -207,6 +220,8 @@ class WsClient(asyncio.Protocol):
         elif opcode == _OP_PING:
             self._write(encode_frame(payload, _OP_PONG))
         elif opcode == _OP_CLOSE:
+            if len(payload) >= 2:
+                self.close_code = int.from_bytes(payload[:2], "big")
             if not self._close_sent:
                 self._close_sent = True
                 self._write(encode_frame(payload[:2], _OP_CLOSE))
@@ -234,6 +249,12 @@ class WsClient(asyncio.Protocol):
 
     def send_json(self, body: dict[str, Any]) -> None:
         self.send(orjson.dumps(body))
+
+    def abort(self) -> None:
+        """Drop the connection without a close frame, as a lost network would."""
+        if self._transport is not None:
+            self._transport.abort()
+        self.closed = True
 
     def close(self) -> None:
         """Send a close frame (1000) and drop the connection without waiting."""

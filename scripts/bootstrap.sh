@@ -31,7 +31,7 @@ stamp=".venv/.installed-$want_test-$(cat pyproject.toml constraints.txt | sha256
 if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
   if [ "$want_test" = 1 ]; then
-    .venv/bin/pip install -q -c constraints.txt -e '.[test]'
+    .venv/bin/pip install -q -c constraints.txt -e '.[test,loadtest]'
   else
     .venv/bin/pip install -q -c constraints.txt -e .
   fi
