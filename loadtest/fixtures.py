@@ -60,7 +60,12 @@ class Fixtures:
     bookings: list[Booking] = field(default_factory=list)
 
 
-def mint_jwt(secret: str, staff_id: str, seconds: int = 3 * 3600) -> str:
+#: a staff JWT's life: within the server's default ``jwt_max_lifetime`` (an hour),
+#: with a margin for clocks that disagree by a minute or two
+JWT_SECONDS = 3600 - 120
+
+
+def mint_jwt(secret: str, staff_id: str, seconds: int = JWT_SECONDS) -> str:
     """A staff JWT (HS256, ``sub`` and ``exp``) the deployment accepts."""
     claims = {"sub": staff_id, "exp": int(time.time()) + seconds}
     return jwt.encode(claims, secret, algorithm="HS256")

@@ -4,6 +4,7 @@ fresh SQLite file with the demo team, and an API key made the way an SRE makes o
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -89,10 +90,14 @@ def api_key(port: int) -> str:
 
 def start_server(workdir: Path, env_extra: dict[str, str] | None = None) -> Deployment:
     port = free_port()
-    jwt_secret = secrets.token_urlsafe(32)
+    # never starting with "-", which a command line would read as a flag
+    jwt_secret = "s" + secrets.token_urlsafe(32)
     env = dict(os.environ)
     env.update(
-        VESTIBULE_JWT_SECRET=jwt_secret, VESTIBULE_MEDIACHECK="0", VESTIBULE_LOG_LEVEL="warning"
+        VESTIBULE_JWT_SECRET=jwt_secret,
+        VESTIBULE_MEDIACHECK="0",
+        VESTIBULE_LOG_LEVEL="warning",
+        VESTIBULE_DATA_KEY=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     )
     env.update(env_extra or {})
     log = workdir / "server.log"

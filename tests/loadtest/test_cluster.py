@@ -5,6 +5,7 @@ followed, so every node, and every room, is reached."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import secrets
@@ -45,10 +46,12 @@ def cluster(
     client.flushdb()
     client.close()
     workdir = tmp_path_factory.mktemp("cluster")
-    jwt_secret = secrets.token_urlsafe(32)
+    jwt_secret = "s" + secrets.token_urlsafe(32)  # never read as a flag
     env = dict(os.environ)
+    # every node of a cluster shares one data key
+    data_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     env.update(VESTIBULE_JWT_SECRET=jwt_secret, VESTIBULE_MEDIACHECK="0",
-               VESTIBULE_LOG_LEVEL="warning")  # fmt: skip
+               VESTIBULE_LOG_LEVEL="warning", VESTIBULE_DATA_KEY=data_key)  # fmt: skip
     processes: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
     try:
