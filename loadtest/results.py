@@ -56,6 +56,7 @@ def _scenario(name: str, parts: list[dict[str, Any]], duration: float) -> dict[s
         figures.update(
             rooms=c["rooms"], sent=c["sent"], received=c["received"], lost=c["lost"],
             rate=_ratio(c["received"], duration),
+            refused=refused.get("flat_out:rate_limited", 0),
         )  # fmt: skip
     elif name == "resume":
         figures.update(

@@ -128,7 +128,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ("--join-rate", "join_rate", float, "joins started per second"),
         ("--join-max", "join_max", int, "at most this many joins (meetings booked)"),
         ("--relay-rooms", "relay_rooms", int, "1:1 rooms signalling"),
-        ("--relay-rate", "relay_rate", float, "messages per second per direction per room"),
+        (
+            "--relay-rate",
+            "relay_rate",
+            float,
+            "messages per second per direction per room (0: flat out)",
+        ),
         ("--dashboard-subscribers", "dashboard_subscribers", int, "dashboard connections"),
         ("--dashboard-rate", "dashboard_rate", float, "guests entering per second"),
         ("--abuse-rate", "abuse_rate", float, "abusive acts per second"),

@@ -354,9 +354,17 @@ async def setup_pairs(share: PairShare, targets: list[str], tally: Tally) -> lis
     return pairs
 
 
+#: messages each direction keeps in flight when the relay runs flat out
+FLAT_OUT_WINDOW = 8
+
+
 async def run_relay(
     pairs: list[Pair], rate: float, origin_ns: int, end_ns: int, tally: Tally
 ) -> None:
+    """Signal at ``rate`` per direction (open loop), or flat out when ``rate`` is 0."""
+    if rate <= 0:
+        await run_relay_flat_out(pairs, end_ns, tally)
+        return
     sent = 0
     received = 0
     directions = []
@@ -416,6 +424,73 @@ async def run_relay(
             await asyncio.wait_for(done.wait(), DRAIN)
     tally.counts["received"] = received
     tally.counts["lost"] = max(0, sent - received)
+
+
+async def run_relay_flat_out(pairs: list[Pair], end_ns: int, tally: Tally) -> None:
+    """Every direction keeps FLAT_OUT_WINDOW signals in flight and sends the next as
+    soon as one arrives, until ``end_ns`` (closed loop: the figure is throughput;
+    latency is send -> relayed frame received). A deployment's per-connection
+    ``rate`` limit refuses the excess (``rate_limited``, counted in ``errors``):
+    flat out against its defaults measures that limit."""
+    sent = received = 0
+    sent_at: dict[tuple[int, int], int] = {}
+    directions = [
+        (sender, receiver)
+        for pair in pairs
+        for sender, receiver in ((pair.host, pair.guest), (pair.guest, pair.host))
+    ]
+    if not directions:
+        return
+    done = asyncio.Event()
+    counts = [0] * len(directions)
+    in_flight = [0] * len(directions)
+
+    def send(i: int) -> None:
+        nonlocal sent
+        sender, receiver = directions[i]
+        sent_at[(i, counts[i])] = now_ns()
+        sender.client.send(_signal(str(receiver.welcome["participant"]), counts[i]))
+        counts[i] += 1
+        in_flight[i] += 1
+        sent += 1
+
+    def receiver_for(i: int) -> Callable[[bytes], None]:
+        def on_message(payload: bytes) -> None:
+            nonlocal received
+            body = _loads(payload)
+            number = _number(body)
+            if number is not None:
+                start = sent_at.pop((i, number), None)
+                if start is not None:
+                    tally.latency.record(start, now_ns())
+                received += 1
+                in_flight[i] -= 1
+                if now_ns() < end_ns:
+                    send(i)
+                elif sum(in_flight) <= 0:
+                    done.set()
+            elif body.get("type") == "error" and body.get("code") == "rate_limited":
+                # the deployment's own limit refused that one: expected flat out
+                tally.refused["flat_out:rate_limited"] += 1
+                in_flight[i] = max(0, in_flight[i] - 1)
+            elif body.get("type") == "error":
+                tally.error(str(body.get("code")), str(body.get("message", "")))
+
+        return on_message
+
+    for i, (_sender, receiver) in enumerate(directions):
+        receiver.client.on_message = receiver_for(i)
+    for i in range(len(directions)):
+        for _ in range(FLAT_OUT_WINDOW):
+            send(i)
+    await sleep_until(end_ns)
+    if sum(in_flight) > 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), DRAIN)
+    tally.counts["sent"] = sent
+    tally.counts["received"] = received
+    refused = tally.refused["flat_out:rate_limited"]
+    tally.counts["lost"] = max(0, sent - received - refused)
 
 
 async def run_resume(

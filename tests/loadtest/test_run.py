@@ -89,6 +89,25 @@ def test_relay_from_two_processes_matches_the_servers_counts_and_a_met_slo_exits
     assert sum(p["count"] for p in doc["scenarios"]["relay"]["timeline"]) == f["received"]
 
 
+def test_relay_flat_out_measures_throughput_and_counts_the_rate_limit_as_refused(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    code, doc, server = run(
+        deployment, tmp_path, "relay", *("--relay-rooms", "2", "--relay-rate", "0"),
+        *("--slo", "relay.lost==0", "--slo", "errors.unexpected==0"),
+    )  # fmt: skip
+    f = figures(doc, "relay")
+    assert f["rooms"] == 2 and f["received"] > 0
+    # every signal sent was relayed or refused by the per-connection rate limit
+    assert f["lost"] == 0 and f["sent"] == f["received"] + f["refused"]
+    # against the default limit (100/s, bursts of 200) flat out runs into it
+    assert f["refused"] > 0
+    assert doc["scenarios"]["relay"]["refused"] == {"flat_out:rate_limited": f["refused"]}
+    assert total(server, "vestibule_relay_seconds_count") == f["received"]
+    assert total(server, "vestibule_errors_total", code="rate_limited") == f["refused"]
+    assert code == 0 and doc["passed"] is True
+
+
 def test_dashboard_sees_every_presence_event_once(deployment: Deployment, tmp_path: Path) -> None:
     code, doc, server = run(
         deployment, tmp_path, "dashboard",
