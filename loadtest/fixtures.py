@@ -15,6 +15,7 @@ scenarios with hosts need the deployment's ``jwt_secret`` (``--jwt-secret``).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -177,3 +178,61 @@ class Provisioner:
 
         done = await asyncio.gather(*(one(m) for m in self.booked))
         return sum(done), failures
+
+
+class SeedProvisioner:
+    """The fixtures of a seed file instead of the REST API (``--seed-file``).
+
+    The file is JSON, made by the SRE for a deployment where the harness gets no
+    API key: ``{"hosts": [{"id": ..., "name": ...}], "rooms": [{"slug": ...,
+    "tokens": [link token, ...]}]}``. Every listed host may host every listed room
+    (shared rooms of one team). Each link token is used once; a run that needs more
+    than a room holds stops before it starts. Nothing is booked, so nothing is
+    cancelled at the end: the links it used are spent (docs/loadtest.md)."""
+
+    def __init__(self, seed: dict[str, Any]) -> None:
+        try:
+            self._hosts = [Host(str(h["id"]), str(h.get("name", h["id"]))) for h in seed["hosts"]]
+            self._tokens = {str(r["slug"]): [str(t) for t in r["tokens"]] for r in seed["rooms"]}
+        except (KeyError, TypeError) as exc:
+            raise ProvisionError(f"the seed file lacks {exc}: see docs/loadtest.md") from None
+        if not self._hosts or not self._tokens:
+            raise ProvisionError("the seed file needs at least one host and one room")
+        self.booked: list[str] = []
+
+    @classmethod
+    def from_path(cls, path: str) -> SeedProvisioner:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                seed = json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise ProvisionError(f"cannot read the seed file: {exc}") from None
+        if not isinstance(seed, dict):
+            raise ProvisionError("the seed file must hold a JSON object")
+        return cls(seed)
+
+    async def __aenter__(self) -> SeedProvisioner:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def hosts(self) -> list[Host]:
+        return list(self._hosts)
+
+    async def rooms(self, count: int) -> list[str]:
+        """``count`` rooms of the seed, reused in turn when it lists fewer."""
+        slugs = list(self._tokens)
+        return [slugs[i % len(slugs)] for i in range(count)]
+
+    async def book(self, plan: list[tuple[str, str]], first_index: int = 0) -> list[Booking]:
+        made: list[Booking] = []
+        for room, host in plan:
+            tokens = self._tokens[room]
+            if not tokens:
+                raise ProvisionError(f"the seed file has too few links for room {room}")
+            made.append(Booking(f"seed-{first_index + len(made)}", room, host, tokens.pop(0), ""))
+        return made
+
+    async def cancel_all(self) -> tuple[int, list[str]]:
+        return 0, []

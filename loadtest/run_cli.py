@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from loadtest import html, results
-from loadtest.fixtures import Provisioner, ProvisionError
+from loadtest.fixtures import Provisioner, ProvisionError, SeedProvisioner
 from loadtest.live import Display
 from loadtest.runner import RunError, RunOptions, execute
 from loadtest.scenarios import SCENARIOS
@@ -99,6 +99,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         required=True,
         help=f"NAME[,NAME...] of {', '.join(SCENARIOS)}",
     )
+    p.add_argument(
+        "--seed-file",
+        metavar="PATH",
+        help="take hosts, rooms and link tokens from this JSON file instead of booking "
+        "through the REST API (docs/loadtest.md)",
+    )
     p.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
     p.add_argument("--workers", type=int, default=1, help="load processes (default 1)")
     p.add_argument("--json", metavar="PATH", help="write the result here")
@@ -174,9 +180,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_command(args: argparse.Namespace, argv: list[str] | None) -> int:
-    if not args.api_key:
+    if not args.api_key and not args.seed_file:
         print(
-            "loadtest run: --api-key (or VESTIBULE_LOADTEST_API_KEY) is required", file=sys.stderr
+            "loadtest run: --api-key (or VESTIBULE_LOADTEST_API_KEY) or --seed-file is required",
+            file=sys.stderr,
         )
         return 2
     try:
@@ -193,7 +200,8 @@ def run_command(args: argparse.Namespace, argv: list[str] | None) -> int:
                 if each not in chosen:
                     chosen.append(each)
     opts = RunOptions(
-        targets=list(args.target), api_key=args.api_key, scenarios=chosen,
+        targets=list(args.target), api_key=args.api_key or "", seed_file=args.seed_file or "",
+        scenarios=chosen,
         duration=args.duration, jwt_secret=args.jwt_secret, workers=max(1, args.workers),
         ramp=max(0.0, args.ramp), ca_file=args.ca_file, **tuned(args, clinic_day),
     )  # fmt: skip
@@ -220,7 +228,12 @@ def run_command(args: argparse.Namespace, argv: list[str] | None) -> int:
 async def _run(
     opts: RunOptions, objectives: Any, command: list[str], tty: bool | None
 ) -> dict[str, Any]:
-    async with Provisioner(opts.targets[0], opts.api_key) as prov:
+    prov: Provisioner | SeedProvisioner = (
+        SeedProvisioner.from_path(opts.seed_file)
+        if opts.seed_file
+        else Provisioner(opts.targets[0], opts.api_key)
+    )
+    async with prov:
         try:
             with Display(opts.duration, tty=tty) as display:
                 outcome = await execute(opts, prov, display.update)

@@ -30,7 +30,7 @@ from typing import Any
 
 from loadtest import scenarios as sc
 from loadtest.bare_relay import loop_factory, raise_open_files_limit
-from loadtest.fixtures import Booking, Fixtures, Provisioner, mint_jwt
+from loadtest.fixtures import Booking, Fixtures, Provisioner, SeedProvisioner, mint_jwt
 from loadtest.recorder import Recorder
 from loadtest.scrape import Scraper
 from loadtest.wire import Entered, configure_tls
@@ -50,6 +50,8 @@ class RunOptions:
     scenarios: list[str]
     duration: float = 10.0
     jwt_secret: str = ""
+    #: fixtures from this seed file instead of the REST API (loadtest.fixtures)
+    seed_file: str = ""
     workers: int = 1
     join_rate: float = 50.0
     join_max: int = 5000
@@ -99,7 +101,7 @@ def _deal(items: list[Any], parts: int) -> list[list[Any]]:
     return [items[i::parts] for i in range(parts)]
 
 
-async def provision(opts: RunOptions, prov: Provisioner) -> Provisioned:
+async def provision(opts: RunOptions, prov: Provisioner | SeedProvisioner) -> Provisioned:
     """Book what the chosen scenarios need and deal it out to the load processes."""
     chosen = set(opts.scenarios)
     if chosen & sc.NEEDS_STAFF and not opts.jwt_secret:
@@ -440,7 +442,7 @@ class _Procs:
 
 
 async def execute(
-    opts: RunOptions, prov: Provisioner, on_progress: Progress | None = None
+    opts: RunOptions, prov: Provisioner | SeedProvisioner, on_progress: Progress | None = None
 ) -> Outcome:
     """Provision and run; the caller cancels the bookings (``prov.cancel_all``)."""
     provisioned = await provision(opts, prov)

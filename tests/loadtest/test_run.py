@@ -4,6 +4,7 @@ status; the JSON result against its schema."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import jsonschema
 import pytest
 
 from loadtest.cli import main
+from loadtest.fixtures import Provisioner
 from loadtest.results import schema
 from loadtest.scrape import delta, total
 from tests.loadtest.conftest import Deployment
@@ -263,3 +265,41 @@ def test_clinic_day_mixes_the_scenarios_and_ramps_up(
     calls = figures(doc, "call")["connected"]
     assert total(server, "vestibule_relay_seconds_count") == relay["sent"] + 8 * calls
     assert code == 0
+
+
+async def _seed_file(deployment: Deployment, path: Path, per_room: int) -> int:
+    """A seed file of two load-test rooms with ``per_room`` links each, made the way
+    an SRE would (any tool that books meetings; here the REST API)."""
+    async with Provisioner(deployment.url, deployment.api_key) as prov:
+        hosts = await prov.hosts()
+        rooms = await prov.rooms(2)
+        made = await prov.book([(room, hosts[0].id) for room in rooms for _ in range(per_room)])
+    tokens = {room: [b.token for b in made if b.room == room] for room in rooms}
+    seed = {
+        "hosts": [{"id": h.id, "name": h.name} for h in hosts],
+        "rooms": [{"slug": room, "tokens": tokens[room]} for room in rooms],
+    }
+    await asyncio.to_thread(path.write_text, json.dumps(seed))
+    return len(made)
+
+
+async def test_a_seed_file_replaces_the_rest_api(deployment: Deployment, tmp_path: Path) -> None:
+    seed = tmp_path / "seed.json"
+    await _seed_file(deployment, seed, per_room=10)
+    out = tmp_path / "seeded.json"
+    before = deployment.metrics()
+    argv = [
+        "run", "--target", deployment.url, "--seed-file", str(seed), "--scenario", "join",
+        "--join-rate", "6", "--duration", "1", "--json", str(out), "--live", "plain",
+    ]  # fmt: skip
+    code = await asyncio.to_thread(main, argv)
+    server = delta(before, deployment.metrics())
+    doc = json.loads(out.read_text())
+    jsonschema.validate(doc, schema())
+    f = figures(doc, "join")
+    assert code == 0 and f["ok"] == 6 and f["failed"] == 0
+    assert total(server, "vestibule_join_seconds_count") == 6
+    assert doc["fixtures"]["cancelled"] == 0  # nothing was booked, nothing to cancel
+    # a run that needs more links than the file holds stops before it starts
+    argv[argv.index("6")] = "50"
+    assert await asyncio.to_thread(main, argv) == 2
