@@ -235,3 +235,13 @@ class Schedule:
         while self.intended(count) <= now_ns:
             count += 1
         return count
+
+
+def progress_figures(progress: dict[str, Any]) -> dict[str, Any]:
+    """A load process's progress for one scenario (Tally.progress) with its count and
+    percentiles worked out from the encoded histogram, in the orchestrator."""
+    hist = HdrHistogram.decode(str(progress["hist"]).encode("ascii"))
+    s = summarise(hist)
+    figures = {k: v for k, v in progress.items() if k != "hist"}
+    figures.update(ops=s.count, p50_ms=s.p50_ms, p99_ms=s.p99_ms)
+    return figures

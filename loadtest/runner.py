@@ -31,7 +31,7 @@ from typing import Any
 from loadtest import scenarios as sc
 from loadtest.bare_relay import loop_factory, raise_open_files_limit
 from loadtest.fixtures import Booking, Fixtures, Provisioner, SeedProvisioner, mint_jwt
-from loadtest.recorder import Recorder
+from loadtest.recorder import Recorder, progress_figures
 from loadtest.scrape import Scraper
 from loadtest.wire import Entered, configure_tls
 
@@ -458,6 +458,8 @@ async def execute(
             live: dict[int, dict[str, Any]] = {}
 
             def progress(i: int, value: Any) -> None:
+                scenarios = value.get("scenarios", {})
+                value["scenarios"] = {n: progress_figures(p) for n, p in scenarios.items()}
                 live[i] = value
                 if on_progress is not None:
                     on_progress((time.monotonic_ns() - origin) / 1e9, live)

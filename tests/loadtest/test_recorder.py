@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from loadtest.recorder import Recorder, Schedule
+from loadtest.recorder import Recorder, Schedule, progress_figures
+from loadtest.scenarios import Tally
 
 MS = 1_000_000
 
@@ -106,3 +107,19 @@ def test_a_ramp_grows_the_rate_linearly_then_holds_it() -> None:
     # the first second carries a quarter of the ramp's operations, the second three
     assert s.due(1_000 * MS) - s.due(0) == 25
     assert s.due(2_000 * MS) - s.due(1_000 * MS) == 75
+
+
+def test_progress_leaves_the_percentiles_to_the_orchestrator() -> None:
+    # a load process sends its histogram encoded (working out percentiles there
+    # stalled its loop, which the open-loop timing measured as server latency)
+    tally = Tally("relay", Recorder(0))
+    for ms in range(1, 101):
+        tally.latency.record(0, ms * 1_000_000)
+    tally.error("rate_limited")
+    sent = tally.progress()
+    assert set(sent) == {"unexpected", "errors", "hist"}
+    figures = progress_figures(sent)
+    assert figures["ops"] == 100
+    assert figures["p50_ms"] == pytest.approx(50, rel=0.01)
+    assert figures["p99_ms"] == pytest.approx(99, rel=0.01)
+    assert (figures["unexpected"], figures["errors"]) == (1, {"rate_limited": 1})
