@@ -142,7 +142,9 @@ def create_app(
             lambda: rooms.in_use(),
             on_lost=lambda room_id, url: tasks.spawn(rooms.relocate(room_id, url)),
         )
-    rooms = RoomCommands(settings, store, clock, metrics, presence, leases, checks, tasks.spawn)
+    rooms = RoomCommands(
+        settings, store, clock, metrics, presence, leases, checks, tasks.spawn, bus
+    )
     admission = Admission(
         store,
         settings,

@@ -46,6 +46,7 @@ class CloseReason(enum.StrEnum):
     REPLACED = "replaced"
     TIMEOUT = "timeout"
     ROOM_ELSEWHERE = "room_elsewhere"
+    CANCELLED = "cancelled"
 
 
 class TokenBucket:

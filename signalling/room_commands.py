@@ -19,8 +19,9 @@ import structlog
 
 from rooms import access, lobby
 from rooms.errors import BadMessage, BadTransition, Busy, Conflict, Forbidden, NotFound, NotHost
-from rooms.presence import PresenceEvent, PresenceKind, Role
+from rooms.presence import LogEntry, MeetingChange, PresenceEvent, PresenceKind, Role
 from signalling import protocol as p
+from signalling.bus import Bus
 from signalling.clock import Clock
 from signalling.connection import CloseCode, CloseReason
 from signalling.metrics import Metrics
@@ -63,6 +64,7 @@ class RoomCommands:
         placement: Placement | None,
         checks: MediaChecks | None,
         spawn: Callable[[Coroutine[Any, Any, None]], None],
+        bus: Bus | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -73,6 +75,10 @@ class RoomCommands:
         self._spawn = spawn
         self.sessions = SessionRegistry(settings.resume_window, self._expired)
         self.rooms: dict[str, RoomRuntime] = {}
+        #: the teams this node has rooms of, each with its bus subscription: a
+        #: meeting cancelled on any node reaches its guests here
+        self._bus = bus
+        self._teams: dict[str, Callable[[], None]] = {}
 
     # -- the commands --------------------------------------------------------------
 
@@ -226,12 +232,44 @@ class RoomCommands:
             )
             self.rooms[room.id] = runtime
             self.metrics.rooms.set(len(self.rooms))
+            team_id = room.team_id
+            if self._bus is not None and team_id not in self._teams:
+                self._teams[team_id] = self._bus.subscribe(team_id, self._on_entry)
         return runtime
+
+    def _on_entry(self, entry: LogEntry) -> None:
+        """A team log entry, from any node: a cancelled meeting ends its guests' visits."""
+        if (
+            entry.topic == "meeting"
+            and entry.kind == MeetingChange.CANCELLED
+            and entry.meeting_id is not None
+        ):
+            self._spawn(self.meeting_cancelled(entry.meeting_id))
+
+    async def meeting_cancelled(self, meeting_id: str) -> None:
+        """The meeting was cancelled: its guests on this node, waiting or in the call,
+        are told (``goaway`` ``cancelled``) and leave; their link is revoked already."""
+        guests = [
+            s
+            for s in self.sessions.by_pid.values()
+            if s.who.meeting_id == meeting_id and s.who.role is Role.GUEST
+        ]
+        for session in guests:
+            if session.conn is not None:
+                await session.conn.send(
+                    {"type": "goaway", "reason": "cancelled", "reconnect_after": None}
+                )
+            await self.leave(session, CloseReason.CANCELLED)
 
     def _forget_if_empty(self, runtime: RoomRuntime) -> None:
         if runtime.empty and self.rooms.get(runtime.room.id) is runtime:
             del self.rooms[runtime.room.id]
             self.metrics.rooms.set(len(self.rooms))
+            team_id = runtime.room.team_id
+            if team_id in self._teams and not any(
+                r.room.team_id == team_id for r in self.rooms.values()
+            ):
+                self._teams.pop(team_id)()
             if self.placement is not None:
                 self.placement.release_if_empty(runtime.room.id)
 
@@ -310,13 +348,13 @@ class RoomCommands:
         if session.conn is not None:
             session.conn.close_soon(code, reason)
 
-    async def leave(self, session: Session) -> None:
+    async def leave(self, session: Session, reason: str = CloseReason.LEFT) -> None:
         runtime = self.rooms.get(session.who.room.id)
         if session.joined and runtime is not None and session.pid in runtime.state.people:
             await runtime.apply(lobby.Leave(session.pid), self.clock.now())
         else:
             await self.record(session, PresenceKind.LEFT)
-        self.end(session, CloseReason.LEFT)
+        self.end(session, reason)
 
     def _expired(self, session: Session) -> None:
         log.info(

@@ -189,3 +189,25 @@ async def test_a_killed_owners_room_is_taken_over_before_its_lease_expires(
             assert str(await leases.get(key)).endswith(f"|{b.url}")
     finally:
         await leases.aclose()
+
+
+async def test_a_meeting_cancelled_on_another_node_ends_its_patients_visit(
+    cluster: Cluster, nodes: list[Node], own_team: dict[str, Any]
+) -> None:
+    a, b = nodes
+    room = own_team["rooms"][0]
+    async with aiohttp.ClientSession() as http:
+        host, _ = await _host_in_room(http, cluster, a, room)
+        guest, welcome, _ = await hello(http, a.ws, {"token": room["token"]}, follow=False)
+        assert welcome["type"] == "welcome", welcome
+        await guest.send({"type": "join"})
+        await guest.expect("waiting")
+        # the clinic cancels through node B; the room and the patient are on node A
+        headers = {"Authorization": f"Bearer {cluster.mint_jwt(room['host_id'])}"}
+        url = f"{b.url}/api/meetings/{room['meeting']}/cancel"
+        async with http.post(url, headers=headers) as reply:
+            assert reply.status == 200, await reply.text()
+        goaway = await guest.expect("goaway")
+        assert (goaway["reason"], goaway["reconnect_after"]) == ("cancelled", None)
+        await guest.close()
+        await host.close()

@@ -190,7 +190,7 @@ def server_schemas() -> dict[str, Schema]:
                 message(
                     "goaway",
                     ["reason", "reconnect_after"],
-                    reason={"const": "replaced"},
+                    reason={"enum": ["replaced", "cancelled"]},
                     reconnect_after={"type": "null"},
                 ),
                 message(

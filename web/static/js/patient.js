@@ -294,6 +294,10 @@ export function startPatient(container, credential) {
       document.body.dataset.error = msg.code || "error";
       end("We could not open your appointment", msg.code === "token_invalid" ? UNIFORM_ERROR : msg.message || UNIFORM_ERROR, { forget: spent });
     });
+    socket.on("cancelled", () => {
+      document.body.dataset.error = "cancelled";
+      end("Your appointment was cancelled", "Your clinic cancelled this appointment. If you did not expect this, please contact them.");
+    });
     socket.on("replaced", () => {
       // The place is in the other window now; this tab's visit is not over.
       end("Opened somewhere else", "Your appointment is now open in another window or tab. You can close this one.", { forget: false });

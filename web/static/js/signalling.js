@@ -183,6 +183,12 @@ export class Signalling {
           this.emit("replaced", msg);
           break;
         }
+        if (msg.reason === "cancelled") {
+          // The meeting was cancelled: the visit is over and the link no longer works.
+          this.fatal = true;
+          this.emit("cancelled", msg);
+          break;
+        }
         if (msg.reason === "room_elsewhere" && typeof msg.url === "string") {
           // With several servers, everyone in a room meets on the node that owns it:
           // say the same hello again there.
