@@ -26,10 +26,45 @@ let scope = localStorage.getItem("vestibule.dashboard.scope") === "everyone" ? "
 let lastSeq = null;
 let socket = null;
 let refetchTimer = 0;
+/** the team's members, for "assign to a colleague" ({id, name}) */
+let team = [];
+try {
+  team = (await api("GET", "/api/members")).members || [];
+} catch {
+  team = [];
+}
 
 function sortKey(m) {
   const t = m.start ? Date.parse(m.start) : Number.NEGATIVE_INFINITY;
   return Number.isNaN(t) ? Number.NEGATIVE_INFINITY : t;
+}
+
+// Sortable columns: most recent first by default; a column's header toggles its order.
+const SORTS = {
+  time: (a, b) => sortKey(a) - sortKey(b),
+  guest: (a, b) => (a.guest?.name || "").localeCompare(b.guest?.name || ""),
+  type: (a, b) => (a.type?.label || "").localeCompare(b.type?.label || ""),
+  status: (a, b) => (a.status || "").localeCompare(b.status || ""),
+  indicator: (a, b) => (a.indicator || "").localeCompare(b.indicator || ""),
+};
+let sort = { column: "time", descending: true };
+
+function compare(a, b) {
+  const order = SORTS[sort.column](a, b) || sortKey(b) - sortKey(a);
+  return sort.descending ? -order : order;
+}
+
+function sortBy(column) {
+  sort = { column, descending: sort.column === column ? !sort.descending : column === "time" };
+  for (const th of document.querySelectorAll("th[data-sort]")) {
+    if (th.dataset.sort === sort.column) th.setAttribute("aria-sort", sort.descending ? "descending" : "ascending");
+    else th.removeAttribute("aria-sort");
+  }
+  render();
+}
+
+for (const th of document.querySelectorAll("th[data-sort]")) {
+  th.querySelector("button").addEventListener("click", () => sortBy(th.dataset.sort));
 }
 
 function row(m) {
@@ -102,6 +137,8 @@ function details(m) {
     dated ? h("button", { type: "button", class: "small secondary", onclick: () => reissue(m.id) }, "Re-issue link and key") : null,
     dated ? h("a", { class: "button small secondary", href: `/api/meetings/${encodeURIComponent(m.id)}/calendar.ics`, download: `meeting-${m.id}.ics` }, "Add to calendar (.ics)") : null,
   );
+  const open = full.status !== "cancelled" && full.status !== "completed" && full.status !== "missed";
+  const changes = open ? changeForms(m.id, full) : null;
   const messages = loaded.messages;
   const historyTable = !messages
     ? h("p", { class: "hint" }, "Loading…")
@@ -146,6 +183,7 @@ function details(m) {
           item("Link", link ? h("span", { class: "secret meeting-link" }, link) : null),
         ),
         actions,
+        changes,
         h("h3", {}, "Messages to the guest"),
         historyTable,
       ),
@@ -185,6 +223,50 @@ async function copy(text) {
   }
 }
 
+/** Reschedule, assign to a colleague and cancel, for a meeting not yet over. */
+function changeForms(id, m) {
+  const when = h("input", { type: "datetime-local", required: true, "aria-label": "New date and time" });
+  when.value = m.start ? localInput(new Date(m.start)) : defaultStart();
+  const reschedule = h(
+    "form",
+    { class: "inline", onsubmit: (event) => { event.preventDefault(); change(id, "reschedule", { start: new Date(when.value).toISOString() }, "Rescheduled: a new link was issued."); } },
+    h("label", {}, "Reschedule to ", when),
+    h("button", { type: "submit", class: "small" }, "Reschedule"),
+  );
+  const colleague = h("select", { "aria-label": "Colleague" }, team.map((s) => h("option", { value: s.id, selected: s.id === m.host }, s.name)));
+  const assign = h(
+    "form",
+    { class: "inline", onsubmit: (event) => { event.preventDefault(); change(id, "reassign", { host: colleague.value }, "Assigned."); } },
+    h("label", {}, "Assign to ", colleague),
+    h("button", { type: "submit", class: "small" }, "Assign"),
+  );
+  const cancel = h(
+    "button",
+    { type: "button", class: "small danger", onclick: () => { if (confirm("Cancel this meeting? The guest is told, and the link stops working.")) change(id, "cancel", null, "Cancelled."); } },
+    "Cancel meeting",
+  );
+  return h("div", { class: "changes" }, reschedule, team.length > 1 ? assign : null, cancel);
+}
+
+function localInput(d) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+async function change(id, action, body, done) {
+  alert.textContent = "";
+  try {
+    const reply = await api("POST", `/api/meetings/${encodeURIComponent(id)}/${action}`, body || undefined);
+    upsert(reply.meeting);
+    if (opened.has(id)) opened.set(id, { ...opened.get(id), meeting: reply.meeting });
+    status.textContent = done;
+    render();
+    load(id);
+  } catch (err) {
+    alert.textContent = err.message;
+  }
+}
+
 async function reissue(id) {
   alert.textContent = "";
   if (!confirm("Re-issue the link and key? The current ones stop working at once.")) return;
@@ -200,7 +282,7 @@ async function reissue(id) {
 }
 
 function render() {
-  const list = [...meetings.values()].sort((a, b) => sortKey(b) - sortKey(a));
+  const list = [...meetings.values()].sort(compare);
   if (!list.length) {
     setChildren(tbody, h("tr", {}, h("td", { colspan: 8, class: "hint" }, "No meetings to show.")));
     return;
