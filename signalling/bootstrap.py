@@ -141,6 +141,9 @@ def create_app(
             settings.base_url,
             lambda: rooms.in_use(),
             on_lost=lambda room_id, url: tasks.spawn(rooms.relocate(room_id, url)),
+            people=lambda: rooms.people(),
+            describe=lambda pid: rooms.describe(pid),
+            on_orphans=lambda people: rooms.orphaned(people),
         )
     rooms = RoomCommands(
         settings, store, clock, metrics, presence, leases, checks, tasks.spawn, bus

@@ -31,6 +31,14 @@ script, so the rooms of a crashed node are reachable again after ALIVE_TTL, not
 after the lease's TTL, and nobody is sent to a dead node meanwhile. Two nodes
 racing for a dead node's room: the script runs atomically, exactly one wins.
 
+**A crashed node's people leave.** Each node keeps the people it serves in
+``vst:node-sessions:<node_id>`` (brought up to date every ALIVE_EVERY). A node
+that finds such a hash of a node whose liveness key is gone takes it, in one
+atomic script (exactly one node does), and records ``left`` for everyone in
+it who is not meanwhile served by a live node, so the dashboard does not show
+patients of a dead node as present for ever. A node that stops cleanly deletes
+its own hash.
+
 **Never split.** A lease is given up only when another node actually holds it.
 When Redis loses the keys (a restart without persistence), a node that still
 has people in a room re-claims its lease at the next renewal. A node that finds
@@ -43,8 +51,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from typing import Any
 
 import structlog
 from redis.asyncio import Redis
@@ -102,6 +112,15 @@ end
 return owner
 """
 
+# Take a dead node's people: its sessions hash, only if its liveness key is gone
+# (KEYS[1] the hash, KEYS[2] its node's liveness key), deleted in the same step.
+_REAP = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return {} end
+local people = redis.call('HVALS', KEYS[1])
+redis.call('DEL', KEYS[1])
+return people
+"""
+
 # Release a lease only if it is still ours: never delete another node's.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -117,6 +136,11 @@ def owner_key(room_id: str, prefix: str = "vst:") -> str:
 def alive_key(node_id: str, prefix: str = "vst:") -> str:
     """The Redis key that says a node is alive (expires ALIVE_TTL after its last beat)."""
     return f"{prefix}node-alive:{node_id}"
+
+
+def sessions_key(node_id: str, prefix: str = "vst:") -> str:
+    """The Redis hash of the people a node serves (participant id -> JSON)."""
+    return f"{prefix}node-sessions:{node_id}"
 
 
 def owner_url(value: str) -> str:
@@ -146,13 +170,27 @@ class RoomLeases:
         on_lost: Callable[[str, str], None] = lambda room_id, url: None,
         alive_ttl: float = ALIVE_TTL,
         alive_every: float = ALIVE_EVERY,
+        people: Callable[[], Collection[str]] = tuple,
+        describe: Callable[[str], str | None] = lambda pid: None,
+        on_orphans: Callable[[list[dict[str, Any]]], None] = lambda orphans: None,
     ) -> None:
         self.url = url
         self.node_id = node_id
         self.on_lost = on_lost
+        #: the participant ids this node serves, and who one of them is (JSON)
+        self._people = people
+        self._describe = describe
+        #: what the sessions hash holds, as this node last wrote it
+        self._published: set[str] = set()
+        self._published_at = 0.0
+        self._reaped_at = 0.0
+        self.on_orphans = on_orphans
+        self.sessions_key = sessions_key(node_id, prefix)
+
         self.alive_key = alive_key(node_id, prefix)
         self.alive_ttl_ms = int(alive_ttl * 1000)
         self.alive_every = alive_every
+        self.alive_ttl = alive_ttl
         self._alive_at = 0.0
         #: the last pass failed (Redis unreachable): log the outage once, and its end
         self._failing = False
@@ -202,6 +240,12 @@ class RoomLeases:
             log.warning("room lease lost to another node", room=room_id, change="held -> none")
             self.on_lost(room_id, owner_url(owner))
 
+    def people_changed(self) -> None:
+        """Someone new is served here: publish the sessions hash now if it was not
+        written within the last ALIVE_EVERY (else the next beat does)."""
+        if time.monotonic() - self._published_at >= self.alive_every:
+            self._wake.set()
+
     def release_if_empty(self, room_id: str) -> None:
         """The room's last person left this node: release at once if still empty."""
         if room_id in self.held:
@@ -213,7 +257,7 @@ class RoomLeases:
         self._redis = Redis.from_url(self.url)
         await self._redis.ping()
         self._scripts = {
-            src: self._redis.register_script(src) for src in (_CLAIM, _RENEW, _RELEASE)
+            src: self._redis.register_script(src) for src in (_CLAIM, _RENEW, _RELEASE, _REAP)
         }
         # alive before the first claim: nobody may take over a room we just took
         await self.beat()
@@ -232,6 +276,12 @@ class RoomLeases:
             try:
                 if time.monotonic() - self._alive_at >= self.alive_every * 0.9:
                     await self.beat()
+                now = time.monotonic()
+                if now - self._published_at >= self.alive_every * 0.9:
+                    await self.publish_people()
+                if now - self._reaped_at >= self.alive_ttl:
+                    self._reaped_at = now
+                    await self.reap()
                 await self.tend()
             except Exception as err:  # the task must outlive any one failed pass
                 # The next pass retries; a lease lives TTL = 3 renewal periods.
@@ -278,7 +328,68 @@ class RoomLeases:
     async def release_all(self) -> None:
         """Release every lease this node holds, and say it is gone (shutdown)."""
         await self._release(list(self.held))
-        await self._client().delete(self.alive_key)
+        await self._client().delete(self.alive_key, self.sessions_key)
+
+    async def publish_people(self) -> None:
+        """Bring this node's sessions hash up to date: only who came and went since
+        the last time (at most every ALIVE_EVERY, so a burst of joins costs one
+        write per beat, not one per join)."""
+        self._published_at = time.monotonic()
+        now = set(self._people())
+        gone = self._published - now
+        new: dict[Any, Any] = {}
+        for pid in now - self._published:
+            who = self._describe(pid)
+            if who is not None:
+                new[pid] = who
+        if not gone and not new:
+            return
+        pipe = self._client().pipeline(transaction=False)
+        if gone:
+            pipe.hdel(self.sessions_key, *gone)
+        if new:
+            pipe.hset(self.sessions_key, mapping=new)
+        await pipe.execute()
+        self._published = (self._published - gone) | set(new)
+
+    async def reap(self) -> None:
+        """Take the people of dead nodes and report those no live node serves now."""
+        client = self._client()
+        reap = self._script(_REAP)
+        orphans: list[dict[str, Any]] = []
+        live_keys: list[str] = []
+        found = [k.decode() if isinstance(k, bytes) else str(k) async for k in client.scan_iter(
+            match=f"{self.prefix}node-sessions:*", count=100
+        )]  # fmt: skip
+        for key in found:
+            node = key.rsplit(":", 1)[1]
+            if key == self.sessions_key:
+                live_keys.append(key)
+                continue
+            taken = await reap(keys=[key, alive_key(node, self.prefix)])
+            if not taken:
+                live_keys.append(key)
+                continue
+            for raw in taken:
+                with contextlib.suppress(ValueError):
+                    orphans.append(json.loads(raw))
+        if not orphans:
+            return
+        # someone who came back on a live node (a rejoin) is not gone
+        pipe = client.pipeline(transaction=False)
+        for orphan in orphans:
+            for key in live_keys:
+                pipe.hexists(key, str(orphan.get("participant", "")))
+        present = await pipe.execute()
+        width = len(live_keys)
+        gone = [
+            orphan
+            for i, orphan in enumerate(orphans)
+            if not any(present[i * width : (i + 1) * width])
+        ]
+        log.warning("sessions of a dead node", people=len(orphans), left=len(gone))
+        if gone:
+            self.on_orphans(gone)
 
     async def stop(self) -> None:
         if self._redis is not None:

@@ -100,6 +100,8 @@ class Handshake:
             self.sessions.add(session)
             self.sessions.attach(session, conn)
             self.metrics.sessions.set(len(self.sessions))
+            if placement is not None:
+                placement.people_changed()  # the cluster learns of them at once
             # in the log before the welcome that tells the client it entered
             await self.rooms.record(session, PresenceKind.ENTERED)
         self._bind(conn, session)

@@ -21,6 +21,9 @@ class Placement(Protocol):
     def release_if_empty(self, room_id: str) -> None:
         """The room's last person left this node."""
 
+    def people_changed(self) -> None:
+        """Someone new is served here (the cluster keeps who each node serves)."""
+
 
 class RoomElsewhere(Exception):
     """The room is owned by another node; the client reconnects to ``url``."""

@@ -10,8 +10,9 @@ rooms/ (the lobby, rooms.access); errors are raised and the endpoint layer
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -293,6 +294,45 @@ class RoomCommands:
         rooms = {session.who.room.id for session in self.sessions.by_pid.values()}
         rooms.update(self.rooms)
         return rooms
+
+    def people(self) -> Collection[str]:
+        """The participant ids this node serves (attached or in their resume window)."""
+        return self.sessions.by_pid.keys()
+
+    def describe(self, pid: str) -> str | None:
+        """Who a participant served here is, as the cluster keeps it (JSON)."""
+        session = self.sessions.by_pid.get(pid)
+        if session is None:
+            return None
+        who = session.who
+        return json.dumps(
+            {
+                "participant": pid,
+                "team": who.team_id,
+                "room": who.room.id,
+                "meeting": who.meeting_id,
+                "role": str(who.role),
+            }
+        )
+
+    def orphaned(self, people: list[dict[str, Any]]) -> None:
+        """People of a node that died: record that they left (nobody serves them)."""
+        now = self.clock.now()
+        for who in people:
+            try:
+                event = PresenceEvent(
+                    kind=PresenceKind.LEFT,
+                    team_id=str(who["team"]),
+                    room_id=str(who["room"]),
+                    participant_id=str(who["participant"]),
+                    role=Role(who["role"]),
+                    at=now,
+                    meeting_id=who.get("meeting"),
+                    detail={"reason": "node_lost"},
+                )
+            except (KeyError, ValueError):
+                continue  # not something this version wrote
+            self.recorder.record(event)
 
     def record(self, session: Session, kind: PresenceKind, **detail: Any) -> Awaitable[None]:
         """Record a presence event about this session in its team's log; the

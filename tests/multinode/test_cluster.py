@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.multinode.conftest import Cluster, Node
-from tests.multinode.wire import Peer, hello, ws_url
+from tests.multinode.wire import WAIT, Peer, hello, ws_url
 
 pytestmark = pytest.mark.multinode
 
@@ -211,3 +211,55 @@ async def test_a_meeting_cancelled_on_another_node_ends_its_patients_visit(
         assert (goaway["reason"], goaway["reconnect_after"]) == ("cancelled", None)
         await guest.close()
         await host.close()
+
+
+async def test_a_killed_nodes_patient_is_shown_as_left_on_the_dashboard(
+    cluster: Cluster, fresh_node: Node, nodes: list[Node], own_team: dict[str, Any]
+) -> None:
+    """A node SIGKILLed with a patient waiting records nothing more; another node
+    takes the dead node's people once its liveness lapses and logs their
+    ``left``, so a dashboard anywhere stops showing the patient as present."""
+    a, b = fresh_node, nodes[0]
+    room = own_team["rooms"][0]
+    async with aiohttp.ClientSession() as http:
+        board = await http.ws_connect(b.dashboard)
+        await board.send_json({"type": "hello", "jwt": cluster.mint_jwt(room["host_id"])})
+        await board.send_json({"type": "subscribe", "scope": "my"})
+        dashboard = Peer(board, b.dashboard)
+        await dashboard.expect("snapshot")
+
+        leases = aioredis.Redis.from_url(cluster.redis_url, decode_responses=True)
+        try:
+            # node A writes who it serves within a beat: wait for that write itself
+            # (a keyspace notification), so the kill comes after it
+            await leases.config_set("notify-keyspace-events", "Kh")
+            node_a = await _node_id(leases, a)
+            db = cluster.redis_url.rsplit("/", 1)[1]
+            watch = leases.pubsub()
+            await watch.subscribe(f"__keyspace@{db}__:vst:node-sessions:{node_a}")
+            guest, welcome, _ = await hello(http, a.ws, {"token": room["token"]}, follow=False)
+            assert welcome["type"] == "welcome", welcome
+            await guest.send({"type": "join"})
+            await guest.expect("waiting")
+            pid = welcome["participant"]
+            async with asyncio.timeout(WAIT):
+                while not await leases.hexists(f"vst:node-sessions:{node_a}", pid):
+                    await watch.get_message(ignore_subscribe_messages=True, timeout=WAIT)
+            await watch.aclose()
+        finally:
+            await leases.aclose()
+
+        a.process.kill()
+        a.process.wait(10)
+        left = await dashboard.expect("presence", where=lambda e: e.get("kind") == "left")
+        assert left["participant"] == welcome["participant"]
+        assert left["detail"] == {"reason": "node_lost"}
+        await dashboard.close()
+
+
+async def _node_id(leases: aioredis.Redis, node: Node) -> str:
+    """A node's id, from its liveness key (whose value ends with its URL)."""
+    async for key in leases.scan_iter("vst:node-alive:*"):
+        if str(await leases.get(key)).endswith(f"|{node.url}"):
+            return str(key).removeprefix("vst:node-alive:")
+    raise AssertionError(f"{node.name} has no liveness key")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from signalling.cluster import RoomLeases, alive_key, owner_key
+from signalling.cluster import RoomLeases, alive_key, owner_key, sessions_key
 
 pytestmark = pytest.mark.multinode
 
@@ -22,6 +24,9 @@ class Node:
         self.people_in: set[str] = set()
         self.public = f"http://{name}.test:8080"
         self.moved: dict[str, str] = {}
+        #: participant id -> JSON, as RoomCommands.people gives it
+        self.people: dict[str, str] = {}
+        self.orphans: list[dict[str, Any]] = []
         self.leases = RoomLeases(
             url,
             name,
@@ -30,6 +35,9 @@ class Node:
             grace=0.0,
             prefix=prefix,
             on_lost=self.moved.__setitem__,
+            people=lambda: list(self.people),
+            describe=lambda pid: self.people.get(pid),
+            on_orphans=self.orphans.extend,
         )
 
 
@@ -168,3 +176,34 @@ async def test_a_node_that_finds_its_room_taken_sends_its_people_there(
     assert a.moved == {"r1": b.public}
     assert "r1" not in a.leases.held
     assert await redis_client.get(owner_key("r1", prefix)) == f"b|{b.public}"
+
+
+def _who(pid: str) -> str:
+    return json.dumps(
+        {"participant": pid, "team": "t", "room": "r", "meeting": "m", "role": "guest"}
+    )
+
+
+async def test_a_dead_nodes_people_are_reported_once_unless_served_elsewhere(
+    trio: tuple[Node, Node, Node], redis_client: aioredis.Redis, prefix: str
+) -> None:
+    a, b, c = trio
+    a.people = {"p1": _who("p1"), "p2": _who("p2")}
+    await a.leases.publish_people()
+    assert set(await redis_client.hkeys(sessions_key("a", prefix))) == {"p1", "p2"}
+    # while a is alive nothing is taken
+    await b.leases.reap()
+    assert b.orphans == [] and await redis_client.exists(sessions_key("a", prefix)) == 1
+    # p2 came back on c (a rejoin), then a died
+    c.people = {"p2": _who("p2")}
+    await c.leases.publish_people()
+    await redis_client.delete(alive_key("a", prefix))
+    await asyncio.gather(b.leases.reap(), c.leases.reap())
+    reported = b.orphans + c.orphans
+    assert [o["participant"] for o in reported] == ["p1"]  # once, by one node
+    assert reported[0] == json.loads(_who("p1"))
+    assert await redis_client.exists(sessions_key("a", prefix)) == 0
+    # someone leaving is taken out of the hash at the next beat
+    c.people = {}
+    await c.leases.publish_people()
+    assert await redis_client.hlen(sessions_key("c", prefix)) == 0
