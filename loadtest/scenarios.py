@@ -360,6 +360,15 @@ async def setup_pairs(share: PairShare, targets: list[str], tally: Tally) -> lis
 FLAT_OUT_WINDOW = 8
 
 
+def _directions(pairs: list[Pair]) -> list[tuple[Entered, Entered]]:
+    """(sender, receiver) of every direction of every pair: host to guest, guest to host."""
+    return [
+        (sender, receiver)
+        for pair in pairs
+        for sender, receiver in ((pair.host, pair.guest), (pair.guest, pair.host))
+    ]
+
+
 async def run_relay(
     pairs: list[Pair], rate: float, origin_ns: int, end_ns: int, tally: Tally
 ) -> None:
@@ -369,10 +378,7 @@ async def run_relay(
         return
     sent = 0
     received = 0
-    directions = []
-    for pair in pairs:
-        for sender, receiver in ((pair.host, pair.guest), (pair.guest, pair.host)):
-            directions.append((sender, receiver))
+    directions = _directions(pairs)
     if not directions:
         return
     schedules = [
@@ -436,11 +442,7 @@ async def run_relay_flat_out(pairs: list[Pair], end_ns: int, tally: Tally) -> No
     flat out against its defaults measures that limit."""
     sent = received = 0
     sent_at: dict[tuple[int, int], int] = {}
-    directions = [
-        (sender, receiver)
-        for pair in pairs
-        for sender, receiver in ((pair.host, pair.guest), (pair.guest, pair.host))
-    ]
+    directions = _directions(pairs)
     if not directions:
         return
     done = asyncio.Event()

@@ -287,12 +287,6 @@ class PresenceLog:
                 old = self._status.get(meeting.id)
                 if old != decision.status:
                     if old is not None:
-                        log.info(
-                            "meeting status",
-                            change=f"{old} -> {decision.status}",
-                            meeting=meeting.id,
-                            team=meeting.team_id,
-                        )
                         batch.appends.append(_status_entry(meeting, event.at, old, decision.status))
                     self._status[meeting.id] = decision.status
                 batch.touched.add(meeting.id)
@@ -380,13 +374,12 @@ class PresenceLog:
                 self._status[meeting_id] = MeetingStatus(status)
         return facts
 
-    def _remember(self, meeting_id: str, facts: MeetingFacts, synced: float | None) -> None:
+    def _remember(self, meeting_id: str, facts: MeetingFacts, synced: float) -> None:
         """Keep ``facts`` as the meeting's, most recently used; forget the least
         recently used meeting past FACTS_MAX (the store keeps it)."""
         self._facts.pop(meeting_id, None)
         self._facts[meeting_id] = facts
-        if synced is not None:
-            self._synced[meeting_id] = synced
+        self._synced[meeting_id] = synced
         while len(self._facts) > FACTS_MAX:
             oldest = next(iter(self._facts))
             del self._facts[oldest]
@@ -402,20 +395,7 @@ class PresenceLog:
             stored[_STATUS_KEY] = str(status)
         return stored
 
-    async def _persist(self, meeting_id: str) -> None:
-        """Keep the meeting's facts and last logged status beside it in the store."""
-        await self.store.put_meeting_facts(meeting_id, self._stored_facts(meeting_id))
-        self._synced[meeting_id] = time.monotonic()
-
     async def refresh_status(self, meeting: Meeting, now: datetime) -> MeetingStatus:
-        """Recompute a meeting's status; log ``status_changed`` if it moved (see
-        :meth:`_refresh_status`)."""
-        async with self._meeting_lock(meeting.id):
-            return await self._refresh_status(meeting, now)
-
-    async def _refresh_status(
-        self, meeting: Meeting, now: datetime, *, persist: bool = True
-    ) -> MeetingStatus:
         """Recompute a meeting's status; log ``status_changed`` if it moved.
 
         The first status computed for a meeting this server never logged one
@@ -423,26 +403,21 @@ class PresenceLog:
         goes to the status listeners, so the scheduler always holds the next
         instant the clock alone changes it.
         """
-        facts = await self._facts_of(meeting.id)
-        decision = meeting_status(meeting, facts, now, grace=self.settings.link_grace)
-        old = self._status.get(meeting.id)
-        for listener in self._status_listeners:
-            listener(meeting, decision)
-        if old == decision.status:
+        async with self._meeting_lock(meeting.id):
+            facts = await self._facts_of(meeting.id)
+            decision = meeting_status(meeting, facts, now, grace=self.settings.link_grace)
+            old = self._status.get(meeting.id)
+            for listener in self._status_listeners:
+                listener(meeting, decision)
+            if old == decision.status:
+                return decision.status
+            if old is not None:
+                await self.append(*_status_entry(meeting, now, old, decision.status))
+            # only now: a write that failed above is retried and must see the change again
+            self._status[meeting.id] = decision.status
+            await self.store.put_meeting_facts(meeting.id, self._stored_facts(meeting.id))
+            self._synced[meeting.id] = time.monotonic()
             return decision.status
-        if old is not None:
-            log.info(
-                "meeting status",
-                change=f"{old} -> {decision.status}",
-                meeting=meeting.id,
-                team=meeting.team_id,
-            )
-            await self.append(*_status_entry(meeting, now, old, decision.status))
-        # only now: a write that failed above is retried and must see the change again
-        self._status[meeting.id] = decision.status
-        if persist:
-            await self._persist(meeting.id)
-        return decision.status
 
     async def describe(
         self, meeting: Meeting, now: datetime
@@ -532,6 +507,10 @@ class _Batch:
 def _status_entry(
     meeting: Meeting, at: datetime, was: MeetingStatus, status: MeetingStatus
 ) -> LogAppend:
-    """The ``status_changed`` entry of a meeting whose status moved."""
+    """The ``status_changed`` entry of a meeting whose status moved (logged here:
+    the one place a status change is made)."""
+    log.info(
+        "meeting status", change=f"{was} -> {status}", meeting=meeting.id, team=meeting.team_id
+    )
     data = {"status": str(status), "was": str(was), "host": meeting.host_id}
     return (meeting.team_id, at, "meeting", str(MeetingChange.STATUS_CHANGED), meeting.id, data)

@@ -11,20 +11,15 @@ from typing import Any
 import icalendar
 from playwright.sync_api import expect
 
+from tests.browser.test_browser_visit import overview_as_member
+
 KEY = re.compile(r"^[0-9A-Z]{4}-[0-9A-Z]{4}$")
 
 
 def test_overview_details_calendar_and_reissue(
     demo: dict[str, Any], devices: Any, shots: Path, console: Any, tmp_path: Path
 ) -> None:
-    member = next(s for s in demo["staff"] if s.get("role") != "manager")
-    page = console.watch(devices.new().new_page(), "overview")
-    page.goto("/login")
-    page.get_by_label("Email").fill(member["email"])
-    page.get_by_label("Password").fill(member["password"])
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard")
-    expect(page.locator("body")).to_have_attribute("data-live", "true")
+    page = overview_as_member(demo, devices, console, "overview")
 
     page.get_by_label("Guest name").fill("Pat Overview")
     page.get_by_label("Guest email").fill("pat.overview@example.org")

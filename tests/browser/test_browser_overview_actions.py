@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.test_browser_visit import overview_as_member
+
 pytestmark = pytest.mark.browser
 
 
@@ -25,14 +27,7 @@ def _guests(page: Page) -> list[str]:
 def test_sort_reschedule_assign_and_cancel(
     demo: dict[str, Any], devices: Any, shots: Path, console: Any
 ) -> None:
-    member = next(s for s in demo["staff"] if s.get("role") != "manager")
-    page = console.watch(devices.new().new_page(), "overview")
-    page.goto("/login")
-    page.get_by_label("Email").fill(member["email"])
-    page.get_by_label("Password").fill(member["password"])
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard")
-    expect(page.locator("body")).to_have_attribute("data-live", "true")
+    page = overview_as_member(demo, devices, console, "overview")
     rows = page.locator("#meetings tr[data-meeting]")
     expect(rows.first).to_be_visible()
 

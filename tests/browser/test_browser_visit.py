@@ -50,6 +50,19 @@ def staff_for(demo: dict[str, Any], meeting: dict[str, Any], devices: Any) -> Br
     raise AssertionError(f"no demo staff hosts meeting {meeting['id']}")
 
 
+def overview_as_member(demo: dict[str, Any], devices: Any, console: Any, name: str) -> Page:
+    """A demo member logged in through the login page, on the live meetings overview."""
+    member = next(s for s in demo["staff"] if s.get("role") != "manager")
+    page: Page = console.watch(devices.new().new_page(), name)
+    page.goto("/login")
+    page.get_by_label("Email").fill(member["email"])
+    page.get_by_label("Password").fill(member["password"])
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/dashboard")
+    expect(page.locator("body")).to_have_attribute("data-live", "true")
+    return page
+
+
 def pass_check(page: Page, shots: Path, name: str) -> None:
     """From the name step to the waiting room, through a passed media check."""
     expect(page.locator("body")).to_have_attribute("data-step", "check", timeout=15_000)
@@ -214,14 +227,7 @@ def test_static_pages_render(demo: dict[str, Any], devices: Any, shots: Path, co
 def test_new_meeting_shows_its_credentials_once(
     demo: dict[str, Any], devices: Any, shots: Path, console: Any
 ) -> None:
-    member = next(s for s in demo["staff"] if s.get("role") != "manager")
-    page = console.watch(devices.new().new_page(), "new-meeting")
-    page.goto("/login")
-    page.get_by_label("Email").fill(member["email"])
-    page.get_by_label("Password").fill(member["password"])
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard")
-    expect(page.locator("body")).to_have_attribute("data-live", "true")
+    page = overview_as_member(demo, devices, console, "new-meeting")
 
     page.get_by_label("Guest name").fill("Pat Browser")
     page.get_by_label("Guest email").fill("pat.browser@example.org")

@@ -31,6 +31,17 @@ async def _host_in_room(
     return peer, str(welcome["participant"])
 
 
+async def _dashboard(
+    http: aiohttp.ClientSession, cluster: Cluster, node: Node, host_id: str
+) -> tuple[Peer, dict[str, Any]]:
+    """The host's dashboard on ``node`` (JWT hello, scope "my") and its snapshot."""
+    board = await http.ws_connect(node.dashboard)
+    await board.send_json({"type": "hello", "jwt": cluster.mint_jwt(host_id)})
+    await board.send_json({"type": "subscribe", "scope": "my"})
+    dashboard = Peer(board, node.dashboard)
+    return dashboard, await dashboard.expect("snapshot")
+
+
 async def test_a_link_is_redeemed_once_across_nodes(
     nodes: list[Node], seed: dict[str, Any]
 ) -> None:
@@ -92,11 +103,7 @@ async def test_a_dashboard_on_one_node_sees_presence_on_another(
     a, b = nodes
     room = own_team["rooms"][0]
     async with aiohttp.ClientSession() as http:
-        board = await http.ws_connect(b.dashboard)
-        await board.send_json({"type": "hello", "jwt": cluster.mint_jwt(room["host_id"])})
-        await board.send_json({"type": "subscribe", "scope": "my"})
-        dashboard = Peer(board, b.dashboard)
-        snapshot = await dashboard.expect("snapshot")
+        dashboard, snapshot = await _dashboard(http, cluster, b, room["host_id"])
         start = int(snapshot["seq"])
 
         guest, welcome, hops = await hello(http, a.ws, {"token": room["token"], "name": "Ann"})
@@ -222,11 +229,7 @@ async def test_a_killed_nodes_patient_is_shown_as_left_on_the_dashboard(
     a, b = fresh_node, nodes[0]
     room = own_team["rooms"][0]
     async with aiohttp.ClientSession() as http:
-        board = await http.ws_connect(b.dashboard)
-        await board.send_json({"type": "hello", "jwt": cluster.mint_jwt(room["host_id"])})
-        await board.send_json({"type": "subscribe", "scope": "my"})
-        dashboard = Peer(board, b.dashboard)
-        await dashboard.expect("snapshot")
+        dashboard, _ = await _dashboard(http, cluster, b, room["host_id"])
 
         leases = aioredis.Redis.from_url(cluster.redis_url, decode_responses=True)
         try:
