@@ -134,8 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from(args, dict(os.environ))
     except Invalid as err:
         _parser().error(err.message)
-    logs.configure(settings.log_format, settings.log_level)
     if args.command == "loadseed":
+        logs.configure(settings.log_format, settings.log_level)
         print(json.dumps(asyncio.run(_loadseed(settings, args.rooms))), flush=True)
         return 0
     demo = args.command == "demo" or (not args.no_demo and not settings.redis_url)
@@ -146,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DataKeyError as err:
         print(f"vestibule: {err}", file=sys.stderr, flush=True)
         return 2
+    # only once it will run: a refused start leaves the process's logging alone
+    logs.configure(settings.log_format, settings.log_level)
     return _serve(replace(settings, data_key=key), demo=demo, as_json=args.json)
 
 
