@@ -24,7 +24,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path("/tmp/vestibule-shots")
+#: where the browser tests save their screenshots; VESTIBULE_SHOTS=docs/screenshots
+#: refreshes the ones the README shows
+SHOTS = Path(os.environ.get("VESTIBULE_SHOTS", "/tmp/vestibule-shots"))
 REPO = Path(__file__).resolve().parents[2]
 #: the demo server seeds its database and starts workers; on these 2-core machines that
 #: takes 2-5 s, so 30 s only trips when it is really stuck
