@@ -44,6 +44,8 @@ class Team:
     email: str
     phone: str
     created_at: datetime
+    #: a disabled client account: its members cannot log in
+    disabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,10 @@ class StaffAccount:
     phone: str = ""
     created_at: datetime | None = None
     groups: frozenset[str] = field(default_factory=frozenset)
+    #: a team administrator manages the team's members, groups and rooms
+    admin: bool = False
+    #: a disabled account cannot log in; its sessions are ended
+    disabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,8 @@ class MeetingType:
     address: str = ""
     instructions: str = ""
     description: str = ""
+    #: a retired type is kept for the meetings that use it but offered no more
+    retired: bool = False
 
 
 @dataclass(frozen=True, slots=True)

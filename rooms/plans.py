@@ -19,7 +19,7 @@ from types import MappingProxyType
 from rooms.accounts import Plan, StaffAccount, StaffRole, Team
 from rooms.errors import Conflict, Invalid, PlanLimit
 from rooms.passwords import check_password_rules, hash_password
-from rooms.room import Room, RoomKind
+from rooms.room import WALK_IN_KINDS, Room, RoomKind
 from rooms.validate import (
     check_aware,
     check_name,
@@ -93,7 +93,16 @@ def default_shared_rooms(
             continue
         slug = unique_slug(slugify(f"{team_slug} {name}"), taken)
         taken.add(slug)
-        rooms.append(Room(id=new_id(), team_id=team.id, slug=slug, name=name, kind=kind))
+        rooms.append(
+            Room(
+                id=new_id(),
+                team_id=team.id,
+                slug=slug,
+                name=name,
+                kind=kind,
+                walk_ins=kind in WALK_IN_KINDS,
+            )
+        )
     return rooms
 
 
@@ -116,6 +125,7 @@ def user_room_for(
         name=member.name,
         kind=RoomKind.USER,
         owner_id=member.id,
+        walk_ins=True,
     )
 
 

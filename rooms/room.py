@@ -32,7 +32,16 @@ class Room:
     show_position: bool = True
     #: most people in the call at once (host(s) and admitted guests)
     capacity: int = 8
+    #: whether a patient without an appointment may give their name and wait
+    walk_ins: bool = False
+    #: an archived room admits nobody and is hidden from the pages; kept, not
+    #: deleted, so its meetings and history stay readable
+    archived: bool = False
 
     @property
     def shared(self) -> bool:
         return self.kind is not RoomKind.USER
+
+
+#: the kinds of room that take walk-ins unless their settings say otherwise
+WALK_IN_KINDS = frozenset({RoomKind.USER, RoomKind.RECEPTION, RoomKind.WAITING_AREA})

@@ -253,8 +253,21 @@ _V3: Migration = (
     """,
 )
 
+#: v4: what a practice administers: rooms that take walk-ins or are archived
+#: (the kinds that take walk-ins start with them on), team administrators,
+#: disabled members and client accounts, retired meeting types.
+_V4: Migration = (
+    "ALTER TABLE rooms ADD COLUMN walk_ins INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE rooms ADD COLUMN archived INTEGER NOT NULL DEFAULT 0",
+    "UPDATE rooms SET walk_ins = 1 WHERE kind IN ('user', 'reception', 'waiting_area')",
+    "ALTER TABLE staff ADD COLUMN admin INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE staff ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE teams ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE meeting_types ADD COLUMN retired INTEGER NOT NULL DEFAULT 0",
+)
+
 #: every migration, oldest first; the schema version is len(MIGRATIONS)
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4)
 
 #: the version a fully migrated database is at
 LATEST_VERSION = len(MIGRATIONS)
