@@ -1,6 +1,6 @@
 """The REST API under /api (docs/openapi.yaml describes every endpoint).
 
-``setup(app)`` adds the routes; ``signalling.app.create_app`` calls it. One
+``setup(app)`` adds the routes; ``signalling.bootstrap.create_app`` calls it. One
 module per concept: auth (login, logout, me, view-as), clients, team
 (members, groups, API keys), team_rooms (rooms, meeting types), meetings
 (list, read, book), meeting_changes (confirm, cancel, reschedule, reassign,
