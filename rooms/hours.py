@@ -102,18 +102,22 @@ def make_working_hours(
     )
 
 
-def _local(day: date, minutes: int, zone: tzinfo) -> datetime | None:
-    """The instant of wall-clock ``minutes`` after midnight on ``day`` in ``zone``,
-    or None when that wall-clock time does not exist there (the hour skipped
-    when summer time starts)."""
+def _instant(day: date, minutes: int, zone: tzinfo) -> datetime:
+    """The instant of wall-clock ``minutes`` after midnight on ``day`` in ``zone``
+    (24:00 is the next midnight; a time skipped by a change to summer time is
+    read with the offset before the change, as ``datetime`` does)."""
     if minutes == DAY_MINUTES:
         local = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
     else:
         local = datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=zone)
-    instant = local.astimezone(UTC)
-    if instant.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
-        return None
-    return instant
+    return local.astimezone(UTC)
+
+
+def _exists(instant: datetime, day: date, minutes: int, zone: tzinfo) -> bool:
+    """Whether the wall clock in ``zone`` ever shows ``minutes`` on ``day`` (not
+    in the hour skipped when summer time starts)."""
+    shown = instant.astimezone(zone)
+    return shown.date() == day and shown.hour * 60 + shown.minute == minutes
 
 
 def free_slots(
@@ -142,19 +146,20 @@ def free_slots(
     by_day: dict[int, list[DayRange]] = {}
     for r in hours.ranges:
         by_day.setdefault(r.weekday, []).append(r)
-    step = int(duration.total_seconds() // 60)
+    step = max(1, int(duration.total_seconds() // 60))
     day = now.astimezone(zone).date() - timedelta(days=1)
     last = until.astimezone(zone).date()
     out: list[datetime] = []
     while day <= last:
         if day.isoformat() not in hours.days_off:
             for r in by_day.get(day.weekday(), ()):
-                minute = r.start
-                while minute + step <= r.end:
-                    start = _local(day, minute, zone)
-                    end = _local(day, minute + step, zone)
-                    minute += step
-                    if start is None or end is None or start <= now or start >= until:
+                range_end = _instant(day, r.end, zone)
+                for minute in range(r.start, r.end, step):
+                    start = _instant(day, minute, zone)
+                    end = start + duration
+                    if end > range_end or not _exists(start, day, minute, zone):
+                        continue
+                    if start <= now or start >= until:
                         continue
                     before = bisect_left(starts, end)
                     if before == 0 or latest_end[before - 1] <= start:
