@@ -53,8 +53,10 @@ log = structlog.get_logger("vestibule.booking")
 WINDOW = 3600.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BookingLimits:
+    """The throttles of booking tries (one per node)."""
+
     by_address: WindowLimiter
     by_email: WindowLimiter
 
