@@ -18,11 +18,12 @@ Layout (every key starts with ``prefix``, "vst:" by default):
 - ``hours:<staff>``      a member's working hours for online booking (msgpack)
 
 Writes that must be all-or-nothing or unique run as WATCH / MULTI / EXEC:
-watch every key the write claims, check that none exists (Conflict) and that
-every parent does (NotFound; nothing is ever deleted, so a parent seen once
-stays), then write in one MULTI; a concurrent writer touching a watched key
-makes EXEC fail and the whole check is retried. The parents are watched too,
-so a parent deleted meanwhile (an unused meeting type) is noticed.
+watch every key the write claims and every parent it names, check that none
+of the claimed keys exists (Conflict) and that every parent does (NotFound),
+then write in one MULTI; a concurrent writer touching a watched key makes EXEC
+fail and the whole check is retried. The only record ever deleted is a meeting
+type no meeting uses (delete_meeting_type); watching the parents is what
+keeps a meeting from being added with a type deleted meanwhile.
 
 Credentials are hashes: ``r`` holds the immutable part (msgpack) and the
 fields the redemption rule reads or writes are plain numbers (``nb``/``na``:
