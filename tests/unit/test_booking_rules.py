@@ -13,7 +13,7 @@ import pytest
 from rooms.accounts import Plan, StaffAccount, StaffRole, Team
 from rooms.booking import book_online, check_bookable_host, offered_types
 from rooms.errors import Invalid, KnownPatientsOnly, NotFound, SlotTaken
-from rooms.hours import DayRange, free_slots, make_working_hours
+from rooms.hours import DayRange, WorkingHours, free_slots, make_working_hours
 from rooms.meeting import Guest, MeetingKind
 from rooms.room import Room, RoomKind
 from rooms.schedule import create_meeting, edit_meeting_type, make_meeting_type
@@ -33,15 +33,14 @@ TYPE = make_meeting_type(
 GUEST = Guest("Pat Example", "Pat@Example.org", "")
 
 
-def _ids() -> itertools.count[int]:
-    return itertools.count(1)
+_COUNTER = itertools.count(1)
 
 
-def _new_id(counter: itertools.count[int] = _ids()) -> str:  # noqa: B008
-    return f"id{next(counter)}"
+def _new_id() -> str:
+    return f"id{next(_COUNTER)}"
 
 
-def hours(*ranges: tuple[int, int, int], days_off: tuple[str, ...] = ()) -> object:
+def hours(*ranges: tuple[int, int, int], days_off: tuple[str, ...] = ()) -> WorkingHours:
     return make_working_hours(
         staff_id="s1",
         team_id="t1",
@@ -87,7 +86,7 @@ def test_free_slots_follow_local_wall_clock_and_skip_busy_and_days_off() -> None
     busy = [(datetime(2030, 3, 25, 8, 15, tzinfo=UTC), datetime(2030, 3, 25, 8, 45, tzinfo=UTC))]
     until = NOW + timedelta(days=8, hours=12)
     half_hour = timedelta(minutes=30)
-    slots = free_slots(wh, BERLIN, half_hour, busy, NOW, until)  # type: ignore[arg-type]
+    slots = free_slots(wh, BERLIN, half_hour, busy, NOW, until)
     local = [s.astimezone(BERLIN).strftime("%d %H:%M") for s in slots]
     # 09:00 and 09:30 overlap the busy time; from the 31st Berlin is UTC+2
     assert local == [
@@ -97,7 +96,7 @@ def test_free_slots_follow_local_wall_clock_and_skip_busy_and_days_off() -> None
     ]  # fmt: skip
     assert slots[2] == datetime(2030, 4, 1, 7, 0, tzinfo=UTC)
     # a slot that would run past its range is not offered: 45 minutes fit twice in 2 hours
-    longer = free_slots(wh, BERLIN, timedelta(minutes=45), [], NOW, until)  # type: ignore[arg-type]
+    longer = free_slots(wh, BERLIN, timedelta(minutes=45), [], NOW, until)
     assert len(longer) == 3 * 2
 
 
@@ -105,10 +104,10 @@ def test_free_slots_start_after_now_and_across_the_summer_time_change() -> None:
     # Sunday 2030-03-31 summer time starts at 02:00 local: 01:00-04:00 has two hours
     wh = hours((6, 60, 240))
     now = datetime(2030, 3, 30, 12, 0, tzinfo=UTC)
-    slots = free_slots(wh, BERLIN, HOUR, [], now, now + timedelta(days=2))  # type: ignore[arg-type]
+    slots = free_slots(wh, BERLIN, HOUR, [], now, now + timedelta(days=2))
     assert [s.astimezone(BERLIN).hour for s in slots] == [1, 3]
     later = datetime(2030, 3, 31, 1, 0, tzinfo=UTC)  # 03:00 summer time: its slot has begun
-    assert free_slots(wh, BERLIN, HOUR, [], later, later + HOUR * 5) == []  # type: ignore[arg-type]
+    assert free_slots(wh, BERLIN, HOUR, [], later, later + HOUR * 5) == []
 
 
 def test_only_online_bookable_types_that_are_not_retired_are_offered() -> None:
