@@ -17,6 +17,7 @@ the same time at once, exactly one gets it, the other SlotTaken.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from rooms.accounts import StaffAccount, StaffRole, Team
@@ -79,8 +80,11 @@ def book_online(
     horizon: timedelta = BOOKING_HORIZON,
 ) -> Meeting:
     """The meeting a patient books online at ``start``, one of the ``free``
-    slot starts of ``mtype`` now. ``known``: whether the team already knows
-    the guest's email (only read for a "known patients only" type).
+    slot starts of ``mtype`` now, marked ``booked_online``. ``known``: whether
+    the team already knows the guest's email (only read for a "known patients
+    only" type): from a meeting the practice booked, not one booked online, so
+    that booking one type online does not open the types kept for known
+    patients.
 
     NotFound for a page or type that is not offered, Invalid for the guest's
     details, SlotTaken for a time that is not free, KnownPatientsOnly for an
@@ -98,4 +102,4 @@ def book_online(
         team, host, room, mtype, checked, "", start, mtype.duration, (), now, new_id,
         horizon=horizon,
     )  # fmt: skip
-    return meeting
+    return replace(meeting, booked_online=True)

@@ -90,8 +90,9 @@ class Store(Protocol):
         exactly one gets True."""
 
     async def knows_guest(self, team_id: str, email: str) -> bool:
-        """Whether any meeting of the team (any state) has a guest with this
-        email, compared as rooms.validate.email_key does."""
+        """Whether a meeting of the team that the practice booked (any state;
+        not one ``booked_online``) has a guest with this email, compared as
+        rooms.validate.email_key does."""
 
     # -- meetings and credentials ----------------------------------------------
     async def add_meetings(

@@ -615,7 +615,7 @@ class RedisStore:
     async def knows_guest(self, team_id: str, email: str) -> bool:
         wanted = email_key(email)
         meetings = await self._team_meetings(self._r, team_id)
-        return any(email_key(m.guest.email) == wanted for m in meetings)
+        return any(email_key(m.guest.email) == wanted and not m.booked_online for m in meetings)
 
     # -- meetings and credentials ----------------------------------------------
 

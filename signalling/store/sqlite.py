@@ -341,7 +341,7 @@ class SQLiteStore:
 
     async def knows_guest(self, team_id: str, email: str) -> bool:
         rows = await self._fetch(
-            "SELECT 1 FROM meetings WHERE team_id = ?"
+            "SELECT 1 FROM meetings WHERE team_id = ? AND booked_online = 0"
             " AND lower(trim(json_extract(guest, '$.email'))) = ? LIMIT 1",
             (team_id, email_key(email)),
         )

@@ -267,8 +267,10 @@ _V4: Migration = (
 )
 
 #: v5: online booking: each member's weekly working hours and days off (one
-#: row per member), and the index book_if_free reads a host's meetings by.
+#: row per member), meetings booked by the patient online, and the indexes
+#: book_if_free and delete_meeting_type read meetings by.
 _V5_BOOKING: Migration = (
+    "ALTER TABLE meetings ADD COLUMN booked_online INTEGER NOT NULL DEFAULT 0",
     """
     CREATE TABLE working_hours (
         staff_id TEXT PRIMARY KEY REFERENCES staff(id),

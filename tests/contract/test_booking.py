@@ -137,7 +137,7 @@ async def test_working_hours_round_trip(world: World) -> None:
         await store.put_working_hours(dataclasses.replace(hours, staff_id="ghost"))
 
 
-async def test_knows_guest_by_email_within_the_team(world: World) -> None:
+async def test_knows_guest_by_email_from_meetings_the_practice_booked(world: World) -> None:
     store = world.store
     assert not await store.knows_guest(world.team.id, "pat@example.org")
     await store.add_meetings(
@@ -147,3 +147,8 @@ async def test_knows_guest_by_email_within_the_team(world: World) -> None:
     assert await store.knows_guest(world.team.id, " pat@EXAMPLE.org ")
     assert not await store.knows_guest(world.team.id, "pat@example.com")
     assert not await store.knows_guest("other-team", "pat@example.org")
+    # a meeting the patient booked online makes nobody known
+    online = world.meeting(guest=Guest("Sam", "sam@example.org"), booked_online=True)
+    await store.add_meetings([online], [])
+    assert (await store.get_meeting(online.id)).booked_online
+    assert not await store.knows_guest(world.team.id, "sam@example.org")

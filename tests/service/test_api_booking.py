@@ -266,6 +266,7 @@ async def test_known_patients_only_refuses_unknown_emails_and_says_nothing_more(
     await offer(api, known_patients_only=True)
     await api.add_meeting(ADA, start=NOW + timedelta(hours=2))  # alex.morgan@example.org
     start = WEDNESDAY
+    api.app[LIMITS].by_address = WindowLimiter(100, 3600.0)  # more tries than the default
     refusals = []
     for email in ("stranger@example.org", "bob@b.example.org"):
         reply = await api.call("POST", ada_page(api), json=booking(start, email))
@@ -273,6 +274,17 @@ async def test_known_patients_only_refuses_unknown_emails_and_says_nothing_more(
         refusals.append(reply.body)
     assert refusals[0] == refusals[1]
     assert "stranger" not in orjson.dumps(refusals[0]).decode()
+    # booking an open type online does not make the patient known
+    open_type = {"label": "Open", "duration": 1800, "online_bookable": True}
+    made = await api.call("POST", "/api/meeting-types", role="host", json=open_type)
+    open_id = made.body["meeting_type"]["id"]
+    later = start + timedelta(hours=1)
+    reply = await api.call(
+        "POST", ada_page(api), json={**booking(later, "new@example.org"), "type": open_id}
+    )
+    assert reply.status == 201
+    reply = await api.call("POST", ada_page(api), json=booking(start, "new@example.org"))
+    assert (reply.status, reply.code) == (403, "known_patients_only")
     reply = await api.call("POST", ada_page(api), json=booking(start, "Alex.Morgan@example.org"))
     assert reply.status == 201
     # a taken slot is answered first, whoever asks

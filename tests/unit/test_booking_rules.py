@@ -134,6 +134,7 @@ def test_book_online_checks_type_guest_slot_then_known_email_in_that_order() -> 
     meeting = book_online(TEAM, HOST, ROOM, TYPE, GUEST, start, [start], False, NOW, _new_id)
     assert (meeting.start, meeting.duration, meeting.type_id) == (start, TYPE.duration, "mt1")
     assert meeting.guest.email == "pat@example.org" and meeting.room_id == ROOM.id
+    assert meeting.booked_online
     known_only = dataclasses.replace(TYPE, known_patients_only=True)
     with pytest.raises(KnownPatientsOnly):
         book_online(TEAM, HOST, ROOM, known_only, GUEST, start, [start], False, NOW, _new_id)
