@@ -130,3 +130,18 @@ def test_a_patient_books_online_and_the_confirmation_arrives(
     # the time is taken: the clinician's overview lists the booking
     clinician.goto("/dashboard")
     expect(clinician.locator("#meetings tr[data-meeting]", has_text="Pat Online")).to_be_visible()
+
+    # removing types: an unused one is deleted, the booked Consultation retired
+    clinician.goto("/types")
+    clinician.get_by_label("Label").fill("Spare slot")
+    clinician.get_by_role("button", name="Create meeting type").click()
+    expect(clinician.locator("#types tr", has_text="Spare slot")).to_be_visible()
+    clinician.get_by_role("button", name="Remove Spare slot").click()
+    expect(clinician.locator("#status")).to_have_text("Spare slot deleted.")
+    expect(clinician.locator("#types tr", has_text="Spare slot")).to_have_count(0)
+    clinician.get_by_role("button", name="Remove Consultation").click()
+    expect(clinician.locator("#status")).to_contain_text("retired, not deleted")
+    expect(row).to_have_attribute("data-retired", "true")
+    patient.goto(booking_url)
+    expect(patient.locator("body")).to_have_attribute("data-step", "type")
+    expect(patient.locator("#type-list")).to_contain_text("No appointments can be booked online")
