@@ -107,6 +107,24 @@ class BadTransition(Conflict):
         self.event = event
 
 
+class KnownPatientsOnly(Forbidden):
+    """An online booking of a "known patients only" type by an email the team
+    does not know. Says nothing else about the address (docs/domain.md)."""
+
+    code = "known_patients_only"
+    default_message = (
+        "this appointment type can be booked online by existing patients only;"
+        " please contact the practice"
+    )
+
+
+class SlotTaken(Conflict):
+    """The online booking's time is not (or no longer) a free slot."""
+
+    code = "slot_taken"
+    default_message = "this time is no longer free; please choose another"
+
+
 class RoomFull(VestibuleError):
     code = "room_full"
     http_status = 409
@@ -181,9 +199,11 @@ ALL_ERRORS: tuple[type[VestibuleError], ...] = (
     NotHost,
     ForeignOrigin,
     PlanLimit,
+    KnownPatientsOnly,
     NotFound,
     Conflict,
     BadTransition,
+    SlotTaken,
     RoomFull,
     RateLimited,
     TooLarge,

@@ -67,6 +67,8 @@ class Meeting:
     review: str | None = None
     review_rating: int | None = None
     summary: str | None = None
+    #: booked by the patient on the clinician's public booking page (rooms.booking)
+    booked_online: bool = False
 
     @property
     def end(self) -> datetime | None:

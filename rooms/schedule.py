@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from rooms.accounts import StaffAccount, StaffRole, Team
 from rooms.errors import Conflict, Forbidden, Invalid, NotFound, NotHost
@@ -90,6 +91,42 @@ def make_meeting_type(
     )
 
 
+#: the fields of a meeting type that staff edit (id and team never change)
+EDITABLE_TYPE_FIELDS = frozenset(
+    {
+        "label",
+        "duration",
+        "colour",
+        "online_bookable",
+        "known_patients_only",
+        "kinds",
+        "address",
+        "instructions",
+        "description",
+        "retired",
+    }
+)
+
+
+def edit_meeting_type(mtype: MeetingType, **changes: Any) -> MeetingType:
+    """``mtype`` with ``changes`` (names from EDITABLE_TYPE_FIELDS) applied and
+    every field checked again as make_meeting_type does.
+
+    Meetings already booked keep their own duration; the type's address and
+    instructions, read when a message is sent or a guest enters, are the
+    current ones. ``retired=True`` takes the type off every offer (new
+    meetings, booking pages) and keeps it for the meetings that use it;
+    ``retired=False`` offers it again."""
+    unknown = set(changes) - EDITABLE_TYPE_FIELDS
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    values: dict[str, Any] = {name: getattr(mtype, name) for name in EDITABLE_TYPE_FIELDS}
+    values.update(changes)
+    retired = bool(values.pop("retired"))
+    edited = make_meeting_type(id=mtype.id, team_id=mtype.team_id, **values)
+    return replace(edited, retired=retired)
+
+
 def check_duration(duration: timedelta) -> timedelta:
     """Raise Invalid unless ``duration`` is whole minutes within DURATION_MIN..MAX."""
     if duration % timedelta(minutes=1):
@@ -130,7 +167,8 @@ def create_meeting(
     from. ``duration`` defaults to the meeting type's.
 
     The host must be a member of ``team``; ``room`` and ``meeting_type`` must
-    be the team's (NotFound otherwise: other teams' things are invisible); a
+    be the team's (NotFound otherwise: other teams' things are invisible) and
+    the type not retired (Invalid); a
     user room only ever hosts its owner's meetings (NotHost). The caller
     issues the credential (rooms.tokens.issue_credential) once a start is set.
     """
@@ -139,6 +177,8 @@ def create_meeting(
     _check_room(team, host, room)
     if meeting_type is not None and meeting_type.team_id != team.id:
         raise NotFound("no such meeting type in this team")
+    if meeting_type is not None and meeting_type.retired:
+        raise Invalid("this meeting type is retired: choose another")
     if duration is None:
         if meeting_type is None:
             raise Invalid("a duration or a meeting type is required")

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from rooms.errors import TokenInvalid
+from rooms.errors import NotFound, TokenInvalid
 from rooms.presence import PresenceKind
 from rooms.tokens import digest_secret
 from signalling import protocol as p
@@ -106,7 +106,7 @@ class Handshake:
             await self.rooms.record(session, PresenceKind.ENTERED)
         self._bind(conn, session)
         log.info("session entered", role=str(who.role), **conn.bound)
-        welcome = self._welcome(session, resume, hello.ref)
+        welcome = self._welcome(session, resume, hello.ref, await self._address(session))
         if admitted.rejoin is not None:
             welcome["rejoin"] = admitted.rejoin
         await conn.send(welcome)
@@ -127,7 +127,7 @@ class Handshake:
             old.close_soon(CloseCode.POLICY, CloseReason.REPLACED)
         self._bind(conn, session)
         log.info("session resumed", queued=len(session.outbox), **conn.bound)
-        body = self._welcome(session, hello.resume, hello.ref)
+        body = self._welcome(session, hello.resume, hello.ref, await self._address(session))
         body["resumed"] = True
         await conn.send(body)
         while session.outbox:
@@ -141,7 +141,23 @@ class Handshake:
             team=who.team_id, room=who.room.id, meeting=who.meeting_id, participant=who.participant
         )
 
-    def _welcome(self, session: Session, resume: str, ref: p.Ref) -> dict[str, Any]:
+    async def _address(self, session: Session) -> str:
+        """The address of a guest's meeting type, for the waiting screen ("" for
+        staff, a meeting without a type or a type without an address); read
+        through admission's caches, which the guest's hello has just filled."""
+        meeting_id = session.who.meeting_id
+        if meeting_id is None:
+            return ""
+        try:
+            meeting = await self.admission.meetings.get(meeting_id, self.store.get_meeting)
+            if meeting.type_id is None:
+                return ""
+            mtype = await self.admission.types.get(meeting.type_id, self.store.get_meeting_type)
+        except NotFound:
+            return ""
+        return mtype.address
+
+    def _welcome(self, session: Session, resume: str, ref: p.Ref, address: str) -> dict[str, Any]:
         who = session.who
         now = time.time()
         body: dict[str, Any] = {
@@ -153,6 +169,7 @@ class Handshake:
             "meeting": who.meeting_id,
             "name": who.name,
             "instructions": who.instructions,
+            "address": address,
             "ice_servers": ice_servers(self.settings, who.participant, now),
             "resume": resume,
             "heartbeat": self.settings.heartbeat,

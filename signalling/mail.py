@@ -54,6 +54,7 @@ CONTEXT_NAMES = (
     "room_url",
     "link_opens",
     "instructions",
+    "address",
     "description",
     "meeting_type",
     "dates",

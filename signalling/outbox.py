@@ -186,6 +186,7 @@ class Outbox:
             "room_url": f"{self.settings.base_url}/r/{room.slug}",
             "link_opens": span(self.settings.link_before),
             "instructions": "" if mtype is None else mtype.instructions,
+            "address": "" if mtype is None else mtype.address,
             "description": meeting.description,
             "meeting_type": "" if mtype is None else mtype.label,
             "dates": [when(m.start) for m in sessions if m.start is not None],

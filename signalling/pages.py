@@ -37,6 +37,8 @@ PAGES = {
     "/login": "login.html",
     "/dashboard": "dashboard.html",
     "/manage": "manage.html",
+    "/types": "types.html",
+    "/book/{slug}": "book.html",
     "/join/{token}": "join.html",
     # the same page once it took the token out of the address bar (web/static/js/patient.js)
     "/join": "join.html",

@@ -56,6 +56,17 @@ class Settings:
     # -- booking -----------------------------------------------------------------
     #: how far ahead, in days, a meeting may be booked, moved or proposed (422 beyond)
     booking_horizon_days: int = 731
+    # -- online booking (signalling.api.booking) ---------------------------------
+    #: how far ahead, in days, a clinician's public booking page offers free slots
+    online_booking_days: int = 28
+    #: online bookings tried per client address, and per patient email, per hour
+    #: (more are rate_limited); failed tries count too
+    online_bookings_per_hour: int = 5
+    #: the legal line every public booking page shows under the practice's details
+    booking_legal_notice: str = (
+        "The practice uses the details you give only to arrange and hold this"
+        " appointment, and sends you its confirmation and reminders by email."
+    )
     # -- guest credentials -----------------------------------------------------
     link_before_minutes: int = 15
     link_grace_minutes: int = 120
@@ -102,6 +113,10 @@ class Settings:
     @property
     def booking_horizon(self) -> timedelta:
         return timedelta(days=self.booking_horizon_days)
+
+    @property
+    def online_booking_horizon(self) -> timedelta:
+        return timedelta(days=self.online_booking_days)
 
     @property
     def link_before(self) -> timedelta:

@@ -4,8 +4,10 @@
 module per concept: auth (login, logout, me, view-as), clients, team
 (members, groups, API keys), team_rooms (rooms, meeting types), meetings
 (list, read, book), meeting_changes (confirm, cancel, reschedule, reassign,
-summary, re-issue), messaging (a team's reminders and templates) and
-reviews (the guest's review).
+summary, re-issue), messaging (a team's reminders and templates),
+reviews (the guest's review), meeting_types (edit, retire, delete),
+working_hours (a member's hours for online booking) and booking (the public
+booking pages).
 """
 
 from __future__ import annotations
@@ -14,17 +16,22 @@ from aiohttp import web
 
 from signalling.api import (
     auth,
+    booking,
     clients,
     meeting_changes,
+    meeting_types,
     meetings,
     messaging,
     reviews,
     team,
     team_rooms,
+    working_hours,
 )
 
 
 def setup(app: web.Application) -> None:
     """Add the REST routes to ``app``."""
     for module in (auth, clients, team, team_rooms, meetings, meeting_changes, messaging, reviews):
+        module.setup(app)
+    for module in (meeting_types, working_hours, booking):
         module.setup(app)

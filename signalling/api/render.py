@@ -105,6 +105,7 @@ def meeting_type_json(mtype: MeetingType) -> Json:
         "address": mtype.address,
         "instructions": mtype.instructions,
         "description": mtype.description,
+        "retired": mtype.retired,
     }
 
 

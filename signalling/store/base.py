@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from rooms.accounts import ApiKey, AuditEntry, Group, Organisation, StaffAccount, Team
 from rooms.credentials import Credential
+from rooms.hours import WorkingHours
 from rooms.meeting import Meeting, MeetingType
 from rooms.outbox import OutboxMessage, TeamMessaging, Trigger
 from rooms.presence import LogEntry
@@ -66,6 +67,32 @@ class Store(Protocol):
     async def get_meeting_type(self, type_id: str) -> MeetingType: ...
     async def update_meeting_type(self, meeting_type: MeetingType) -> None: ...
     async def list_meeting_types(self, team_id: str) -> list[MeetingType]: ...
+    async def delete_meeting_type(self, type_id: str) -> bool:
+        """Delete the type if no meeting refers to it and return True; if one
+        does, leave it and return False (the caller retires it instead). The
+        check and the delete are one atomic step: a meeting booked with the
+        type at the same moment either blocks the delete or is refused
+        (NotFound). NotFound if there is no such type."""
+
+    # -- online booking ----------------------------------------------------------
+    async def get_working_hours(self, staff_id: str) -> WorkingHours | None:
+        """The member's working hours, if they set any."""
+
+    async def put_working_hours(self, hours: WorkingHours) -> None:
+        """Replace the member's working hours (NotFound if no such member)."""
+
+    async def book_if_free(self, meeting: Meeting, credential: Credential) -> bool:
+        """Add a dated meeting and its credential (as add_meetings) only if no
+        meeting of the same host that is not cancelled overlaps
+        [start, start + duration); False (nothing written) otherwise. The check
+        and the write are one atomic step, so of any number of concurrent
+        callers on any number of nodes booking overlapping times for one host,
+        exactly one gets True."""
+
+    async def knows_guest(self, team_id: str, email: str) -> bool:
+        """Whether a meeting of the team that the practice booked (any state;
+        not one ``booked_online``) has a guest with this email, compared as
+        rooms.validate.email_key does."""
 
     # -- meetings and credentials ----------------------------------------------
     async def add_meetings(

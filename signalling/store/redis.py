@@ -15,12 +15,15 @@ Layout (every key starts with ``prefix``, "vst:" by default):
                          (its due time, or the end of the claim holding it)
 - ``i:msgs:<meeting>``   the ids of a meeting's messages
 - ``messaging:<team>``   the team's reminder offsets and templates (msgpack)
+- ``hours:<staff>``      a member's working hours for online booking (msgpack)
 
 Writes that must be all-or-nothing or unique run as WATCH / MULTI / EXEC:
-watch every key the write claims, check that none exists (Conflict) and that
-every parent does (NotFound; nothing is ever deleted, so a parent seen once
-stays), then write in one MULTI; a concurrent writer touching a watched key
-makes EXEC fail and the whole check is retried.
+watch every key the write claims and every parent it names, check that none
+of the claimed keys exists (Conflict) and that every parent does (NotFound),
+then write in one MULTI; a concurrent writer touching a watched key makes EXEC
+fail and the whole check is retried. The only record ever deleted is a meeting
+type no meeting uses (delete_meeting_type); watching the parents is what
+keeps a meeting from being added with a type deleted meanwhile.
 
 Credentials are hashes: ``r`` holds the immutable part (msgpack) and the
 fields the redemption rule reads or writes are plain numbers (``nb``/``na``:
@@ -35,7 +38,7 @@ scripts read and write atomically.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -47,10 +50,12 @@ from redis.exceptions import WatchError
 from rooms.accounts import ApiKey, AuditEntry, Group, Organisation, StaffAccount, Team
 from rooms.credentials import Credential
 from rooms.errors import Conflict, NotFound
+from rooms.hours import WorkingHours
 from rooms.meeting import Meeting, MeetingType
 from rooms.outbox import MessageState, OutboxMessage, TeamMessaging, Trigger
 from rooms.presence import LogEntry
 from rooms.room import Room
+from rooms.schedule import DURATION_MAX
 from rooms.validate import email_key
 from signalling.store import codec
 from signalling.store.base import LogAppend
@@ -334,8 +339,19 @@ class RedisStore:
         if c.device_digest is not None:
             pipe.set(self._uniq("device", c.device_digest), c.id)
 
-    async def _insert(self, records: Sequence[Any], credentials: Sequence[Credential] = ()) -> None:
-        """Add records (and credentials) all at once, or raise Conflict / NotFound."""
+    async def _insert(
+        self,
+        records: Sequence[Any],
+        credentials: Sequence[Credential] = (),
+        *,
+        watch: Sequence[str] = (),
+        guard: Callable[[Pipeline], Awaitable[bool]] | None = None,
+    ) -> bool:
+        """Add records (and credentials) all at once, or raise Conflict / NotFound.
+
+        With ``guard``: also watch ``watch`` and write only if ``guard`` (run
+        with the keys watched, before the write) returns True; returns whether
+        it wrote."""
         keys = [self._keys(r) for r in records]
         claims = [k.record for k in keys] + [u for k in keys for u in k.uniques]
         claims += [key for c in credentials for key in self._cred_claims(c)]
@@ -345,17 +361,20 @@ class RedisStore:
         async with self._r.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    await pipe.watch(*claims)
+                    await pipe.watch(*claims, *parents, *watch)
                     await self._check_parents(pipe, parents)
                     if await pipe.exists(*claims):
                         raise Conflict("already exists")
+                    if guard is not None and not await guard(pipe):
+                        await pipe.unwatch()  # type: ignore[no-untyped-call]
+                        return False
                     pipe.multi()  # type: ignore[no-untyped-call]
                     for record, k in zip(records, keys, strict=True):
                         self._write(pipe, record, k)
                     for credential in credentials:
                         self._write_credential(pipe, credential)
                     await pipe.execute()
-                    return
+                    return True
                 except WatchError:
                     continue  # a watched key changed: check again
 
@@ -505,6 +524,98 @@ class RedisStore:
     async def list_meeting_types(self, team_id: str) -> list[MeetingType]:
         types = await self._members(MeetingType, self._idx("types", team_id))
         return sorted(types, key=lambda t: (t.label, t.id))
+
+    async def _team_meetings(self, client: Redis | Pipeline, team_id: str) -> list[Meeting]:
+        """Every meeting of the team, dated or in planning, in no order."""
+        ids = [
+            *await client.zrange(self._idx("meetings", team_id), 0, -1),
+            *await client.smembers(self._idx("planning", team_id)),
+        ]
+        if not ids:
+            return []
+        blobs = await client.mget([self._rec(Meeting, _s(i)) for i in ids])
+        return [codec.unpack(Meeting, _b(blob)) for blob in blobs if blob is not None]
+
+    async def delete_meeting_type(self, type_id: str) -> bool:
+        """Watches the type and the team's meeting indexes: a meeting added with
+        the type meanwhile changes an index (the delete looks again), and a
+        meeting being added watches the type, its parent (it is then refused)."""
+        record = self._rec(MeetingType, type_id)
+        async with self._r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(record)
+                    blob = await pipe.get(record)
+                    if blob is None:
+                        raise NotFound(f"no MeetingType {type_id}")
+                    team_id = codec.unpack(MeetingType, _b(blob)).team_id
+                    await pipe.watch(self._idx("meetings", team_id), self._idx("planning", team_id))
+                    if any(m.type_id == type_id for m in await self._team_meetings(pipe, team_id)):
+                        await pipe.unwatch()  # type: ignore[no-untyped-call]
+                        return False
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.delete(record)
+                    pipe.srem(self._idx("types", team_id), type_id)
+                    await pipe.execute()
+                    return True
+                except WatchError:
+                    continue
+
+    # -- online booking ----------------------------------------------------------
+
+    def _hours_key(self, staff_id: str) -> str:
+        return f"{self._p}hours:{staff_id}"
+
+    async def get_working_hours(self, staff_id: str) -> WorkingHours | None:
+        blob = await self._r.get(self._hours_key(staff_id))
+        return None if blob is None else codec.unpack(WorkingHours, _b(blob))
+
+    async def put_working_hours(self, hours: WorkingHours) -> None:
+        # staff records are never deleted: one seen here stays
+        if not await self._r.exists(self._rec(StaffAccount, hours.staff_id)):
+            raise NotFound(f"no StaffAccount {hours.staff_id}")
+        await self._r.set(self._hours_key(hours.staff_id), codec.pack(hours))
+
+    async def book_if_free(self, meeting: Meeting, credential: Credential) -> bool:
+        """See Store.book_if_free: the team's dated-meetings index is watched
+        while the host's meetings around the time are read, so a meeting added
+        or moved meanwhile (it changes the index) makes the check run again."""
+        start, end = meeting.start, meeting.end
+        if start is None or end is None:
+            raise ValueError("book_if_free: the meeting needs a start")
+        if credential.meeting_id != meeting.id:
+            raise ValueError("book_if_free: the credential belongs to another meeting")
+        index = self._idx("meetings", meeting.team_id)
+
+        async def free(pipe: Pipeline) -> bool:
+            # a meeting lasts at most DURATION_MAX: one starting earlier has ended
+            low = codec.micros(start - DURATION_MAX)
+            ids: list[Any] = list(await pipe.zrangebyscore(index, low, f"({codec.micros(end)}"))
+            if not ids:
+                return True
+            blobs = await pipe.mget([self._rec(Meeting, _s(i)) for i in ids])
+            for blob in blobs:
+                if blob is None:
+                    continue
+                other = codec.unpack(Meeting, _b(blob))
+                other_end = other.end
+                if (
+                    other.host_id == meeting.host_id
+                    and not other.cancelled
+                    and other.start is not None
+                    and other_end is not None
+                    and other.start < end
+                    and start < other_end
+                ):
+                    return False
+            return True
+
+        return await self._insert([meeting], [credential], watch=[index], guard=free)
+
+    async def knows_guest(self, team_id: str, email: str) -> bool:
+        wanted = email_key(email)
+        meetings = await self._team_meetings(self._r, team_id)
+        return any(email_key(m.guest.email) == wanted and not m.booked_online for m in meetings)
 
     # -- meetings and credentials ----------------------------------------------
 

@@ -40,6 +40,7 @@ import aiosqlite
 from rooms.accounts import ApiKey, AuditEntry, Group, Organisation, StaffAccount, Team
 from rooms.credentials import Credential
 from rooms.errors import Busy, Conflict, NotFound
+from rooms.hours import WorkingHours
 from rooms.meeting import Meeting, MeetingType
 from rooms.outbox import MessageState, OutboxMessage, TeamMessaging, Trigger
 from rooms.presence import LogEntry
@@ -287,6 +288,64 @@ class SQLiteStore:
 
     async def list_meeting_types(self, team_id: str) -> list[MeetingType]:
         return await self._select(MeetingType, "team_id = ?", (team_id,), "label, id")
+
+    async def delete_meeting_type(self, type_id: str) -> bool:
+        # One statement, under the write lock: the NOT EXISTS check and the
+        # delete cannot be split by a meeting booked in between (which, coming
+        # after, fails its foreign key: NotFound).
+        rows = await self._fetch(
+            "DELETE FROM meeting_types WHERE id = ?"
+            " AND NOT EXISTS (SELECT 1 FROM meetings WHERE type_id = ?) RETURNING id",
+            (type_id, type_id),
+        )
+        if rows:
+            return True
+        await self._get(MeetingType, type_id)  # NotFound if it never existed
+        return False
+
+    # -- online booking ----------------------------------------------------------
+
+    async def get_working_hours(self, staff_id: str) -> WorkingHours | None:
+        found = await self._select(WorkingHours, "staff_id = ?", (staff_id,), "staff_id")
+        return found[0] if found else None
+
+    async def put_working_hours(self, hours: WorkingHours) -> None:
+        row = codec.to_row(hours)
+        columns = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in row if c != "staff_id")
+        await self._fetch(
+            f"INSERT INTO working_hours ({columns}) VALUES ({marks})"  # noqa: S608
+            f" ON CONFLICT (staff_id) DO UPDATE SET {updates}",
+            tuple(row.values()),
+        )
+
+    async def book_if_free(self, meeting: Meeting, credential: Credential) -> bool:
+        """See Store.book_if_free: the overlap check and the inserts share one
+        BEGIN IMMEDIATE transaction, which holds the database's write lock."""
+        if meeting.start is None or meeting.end is None:
+            raise ValueError("book_if_free: the meeting needs a start")
+        _check_batch([meeting], [credential])
+        start, end = codec.micros(meeting.start), codec.micros(meeting.end)
+        async with self._transaction() as conn:
+            clash = await conn.execute_fetchall(
+                "SELECT 1 FROM meetings WHERE host_id = ? AND start IS NOT NULL"
+                " AND cancelled_at IS NULL AND start < ? AND start + duration > ? LIMIT 1",
+                (meeting.host_id, end, start),
+            )
+            if list(clash):
+                return False
+            await self._insert(conn, meeting)
+            await self._insert(conn, credential)
+        return True
+
+    async def knows_guest(self, team_id: str, email: str) -> bool:
+        rows = await self._fetch(
+            "SELECT 1 FROM meetings WHERE team_id = ? AND booked_online = 0"
+            " AND lower(trim(json_extract(guest, '$.email'))) = ? LIMIT 1",
+            (team_id, email_key(email)),
+        )
+        return bool(rows)
 
     # -- meetings and credentials ----------------------------------------------
 

@@ -266,8 +266,26 @@ _V4: Migration = (
     "ALTER TABLE meeting_types ADD COLUMN retired INTEGER NOT NULL DEFAULT 0",
 )
 
+#: v5: online booking: each member's weekly working hours and days off (one
+#: row per member), meetings booked by the patient online, and the indexes
+#: book_if_free and delete_meeting_type read meetings by.
+_V5_BOOKING: Migration = (
+    "ALTER TABLE meetings ADD COLUMN booked_online INTEGER NOT NULL DEFAULT 0",
+    """
+    CREATE TABLE working_hours (
+        staff_id TEXT PRIMARY KEY REFERENCES staff(id),
+        team_id TEXT NOT NULL REFERENCES teams(id),
+        timezone TEXT NOT NULL,
+        ranges TEXT NOT NULL,
+        days_off TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX meetings_by_host_start ON meetings(host_id, start)",
+    "CREATE INDEX meetings_by_type ON meetings(type_id)",
+)
+
 #: every migration, oldest first; the schema version is len(MIGRATIONS)
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5_BOOKING)
 
 #: the version a fully migrated database is at
 LATEST_VERSION = len(MIGRATIONS)
@@ -286,4 +304,5 @@ TABLES: dict[str, str] = {
     "AuditEntry": "audit",
     "OutboxMessage": "outbox",
     "TeamMessaging": "team_messaging",
+    "WorkingHours": "working_hours",
 }

@@ -150,6 +150,7 @@ async def test_create_and_list_meeting_types(api: Api) -> None:
         "id": created["id"],
         "colour": "#16a34a",
         "kinds": ["in_person", "video"],
+        "retired": False,
     }
     listed = await api.call("GET", "/api/meeting-types", role="host")
     assert [t["label"] for t in listed.body["meeting_types"]] == ["Consultation", "Physio session"]

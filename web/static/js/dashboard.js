@@ -397,7 +397,7 @@ if (own) byId("nm-room").value = own.slug;
 setChildren(byId("rooms-line"), rooms.length ? ["Your rooms: ", ...rooms.flatMap((r, i) => [i ? ", " : "", h("a", { href: `/r/${encodeURIComponent(r.slug)}` }, r.name || r.slug)])] : null);
 api("GET", "/api/meeting-types")
   .then((body) => {
-    const types = firstList(body);
+    const types = firstList(body).filter((t) => !t.retired); // retired: kept, offered no more
     for (const t of types) byId("nm-type").append(h("option", { value: t.id }, t.label || t.id));
     if (types.length) byId("nm-type").value = types[0].id;
   })

@@ -343,8 +343,13 @@ export function startPatient(container, credential) {
       rejoinSecret = msg.rejoin;
       remember({ rejoin: msg.rejoin, name: guestName });
     }
-    if (msg.instructions) {
-      setChildren(view.instructions, h("h2", {}, "Before your appointment"), h("p", {}, msg.instructions));
+    if (msg.instructions || msg.address) {
+      setChildren(
+        view.instructions,
+        h("h2", {}, "Before your appointment"),
+        msg.instructions ? h("p", {}, msg.instructions) : null,
+        msg.address ? h("p", { id: "type-address" }, "Address: ", msg.address) : null,
+      );
       view.instructions.hidden = false;
     }
     if (phase === "waiting" || phase === "call") {
