@@ -245,3 +245,36 @@ def rename_slug(room: Room, slug: str, holder: Room | None) -> Room:
     if holder is not None and holder.id != room.id:
         raise Conflict("this address is taken")
     return replace(room, slug=new)
+
+
+def edit_profile(
+    account: StaffAccount,
+    *,
+    name: str | None = None,
+    title: str | None = None,
+    speciality: str | None = None,
+    contact: str | None = None,
+    phone: str | None = None,
+) -> StaffAccount:
+    """``account`` with the given profile fields (validated as on invitation);
+    None leaves a field as it is."""
+    out = account
+    if name is not None:
+        out = replace(out, name=check_name(name))
+    if title is not None:
+        out = replace(out, title=check_text(title, field="title", max_length=TITLE_MAX))
+    if speciality is not None:
+        out = replace(
+            out,
+            speciality=check_text(speciality, field="speciality", max_length=SPECIALITY_MAX),
+        )
+    if contact is not None:
+        out = replace(
+            out,
+            contact=check_text(
+                contact, field="contact details", max_length=CONTACT_MAX, multiline=True
+            ),
+        )
+    if phone is not None:
+        out = replace(out, phone=check_phone(phone))
+    return out

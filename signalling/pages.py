@@ -37,6 +37,11 @@ PAGES = {
     "/login": "login.html",
     "/dashboard": "dashboard.html",
     "/manage": "manage.html",
+    "/manage/audit": "audit.html",
+    "/team": "team.html",
+    # an invited member chooses a password (the token stays in the address:
+    # the page sends it once and the server spends it)
+    "/welcome/{token}": "welcome.html",
     "/join/{token}": "join.html",
     # the same page once it took the token out of the address bar (web/static/js/patient.js)
     "/join": "join.html",

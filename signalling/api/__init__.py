@@ -5,7 +5,8 @@ module per concept: auth (login, logout, me, view-as), clients, team
 (members, groups, API keys), team_rooms (rooms, meeting types), meetings
 (list, read, book), meeting_changes (confirm, cancel, reschedule, reassign,
 summary, re-issue), messaging (a team's reminders and templates) and
-reviews (the guest's review).
+reviews (the guest's review), members (inviting, disabling, the admin flag,
+a member's room address) and invitations (accepting one).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from aiohttp import web
 from signalling.api import (
     auth,
     clients,
+    invitations,
     meeting_changes,
     meetings,
+    members,
     messaging,
     reviews,
     team,
@@ -26,5 +29,16 @@ from signalling.api import (
 
 def setup(app: web.Application) -> None:
     """Add the REST routes to ``app``."""
-    for module in (auth, clients, team, team_rooms, meetings, meeting_changes, messaging, reviews):
+    for module in (
+        auth,
+        clients,
+        team,
+        team_rooms,
+        meetings,
+        meeting_changes,
+        messaging,
+        reviews,
+        members,
+        invitations,
+    ):
         module.setup(app)
