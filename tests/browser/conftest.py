@@ -7,6 +7,7 @@ pattern and a beep), which the server's media check accepts as real media.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -71,10 +72,10 @@ def _read_summary(proc: subprocess.Popen[bytes], deadline: float) -> dict[str, A
     return summary
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """`python -m signalling.cli demo --json` on a free port; yields its summary."""
-    tmp = tmp_path_factory.mktemp("demo")
+@contextlib.contextmanager
+def serve_demo(tmp: Path, env: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+    """`python -m signalling.cli demo --json` on a free port, with ``env`` added
+    to the environment (VESTIBULE_* settings); yields its summary."""
     log = (tmp / "server.log").open("wb")
     proc = subprocess.Popen(
         [
@@ -91,6 +92,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=log,
+        env={**os.environ, **(env or {})},
     )
     drain: threading.Thread | None = None
     try:
@@ -114,6 +116,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         if proc.stdout is not None:
             proc.stdout.close()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The demo server of a test module (see serve_demo)."""
+    with serve_demo(tmp_path_factory.mktemp("demo")) as summary:
+        yield summary
 
 
 @pytest.fixture(scope="module")

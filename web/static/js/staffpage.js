@@ -16,7 +16,9 @@ export async function requireStaff() {
   setChildren(
     nav,
     h("a", { href: "/dashboard" }, "Meetings"),
+    !isManager || me.acting_as ? h("a", { href: "/team" }, "Team") : null,
     isManager ? h("a", { href: "/manage" }, "Client accounts") : null,
+    isManager ? h("a", { href: "/manage/audit" }, "Audit") : null,
     h("span", { class: "hint" }, me.staff.name || ""),
     h("button", { type: "button", class: "small secondary", onclick: () => logout() }, "Log out"),
   );
