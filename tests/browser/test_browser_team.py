@@ -151,6 +151,8 @@ def test_the_managing_account_edits_a_client_and_reads_the_audit(
     row.get_by_role("button", name=re.compile("^View as ")).click()
     expect(page).to_have_url(re.compile(r"/dashboard$"))
     expect(page.get_by_role("region", name="Viewing as")).to_be_visible()
+    # the client's working overview, fed live over /ws/dashboard
+    expect(page.locator("#meetings tr[data-meeting]").first).to_be_visible()
     page.get_by_role("button", name="End viewing as").click()
     expect(page.get_by_role("region", name="Viewing as")).to_have_count(0)
 

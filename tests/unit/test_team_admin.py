@@ -18,6 +18,7 @@ from rooms.invitations import INVITATION_TTL, check_usable, issue_invitation, us
 from rooms.meeting import Guest, Meeting
 from rooms.plans import check_plan_change, rooms_beyond_plan
 from rooms.room import Room, RoomKind
+from rooms.schedule import create_meeting, reassign
 from rooms.team_admin import (
     Handover,
     MemberInvite,
@@ -223,3 +224,15 @@ def test_a_downgrade_names_every_room_beyond_the_plan_and_ignores_archived_ones(
     assert "C1 (slug-c1), Tm (slug-tm), Wa (slug-wa)" in info.value.message
     archived = [dataclasses.replace(r, archived=r.id != "rec") for r in shared]
     check_plan_change(TEAM, Plan.STARTER, archived)
+
+
+def test_a_disabled_member_is_booked_and_handed_nothing() -> None:
+    ada, sam = member("ada", admin=True), member("sam", disabled=True)
+    rooms = [room("r-ada", RoomKind.USER, "ada"), room("r-sam", RoomKind.USER, "sam")]
+    with pytest.raises(Invalid, match="disabled"):
+        reassign(meeting("m", "ada", "r-ada", NOW + timedelta(hours=1)), sam, rooms[0], TEAM,
+                 new_host_room=rooms[1])  # fmt: skip
+    with pytest.raises(Invalid, match="disabled"):
+        create_meeting(TEAM, sam, rooms[1], None, Guest("Pat", "pat@example.org"), "",
+                       NOW + timedelta(hours=1), timedelta(minutes=30), (), NOW, ids())  # fmt: skip
+    assert ada.admin
