@@ -6,7 +6,9 @@ The token is looked up by its digest and consumed in one atomic store step
 (rooms.invitations): of two tabs or nodes accepting the same link, one wins and
 the other gets ``token_invalid``, like a used, expired or unknown link. The
 password is checked and hashed before the token is spent, so a refused
-password does not use the link up.
+password does not use the link up. Only an account still waiting for its
+password accepts one: once a member has chosen it, any other invitation link
+of theirs (one sent again) opens nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from rooms.errors import NotFound, TokenInvalid
 from rooms.invitations import check_usable
 from rooms.passwords import check_password_rules, hash_password
 from rooms.room import RoomKind
+from rooms.team_admin import MemberState, state_of
 from rooms.tokens import digest_link
 from signalling.api.body import read_json, text
 from signalling.api.render import room_json, staff_json
@@ -65,6 +68,9 @@ async def accept(request: web.Request) -> web.Response:
         raise TokenInvalid("this invitation link is not valid; ask for a new one")
     account = await store.get_staff(invitation.staff_id)
     await check_may_act(store, account)  # disabled meanwhile: the link opens nothing
+    if state_of(account) is not MemberState.INVITED:
+        # another invitation of theirs was accepted first: this one sets nothing
+        raise TokenInvalid("this invitation link is not valid; ask for a new one")
     account = replace(account, password_hash=hashed)
     await store.update_staff(account)
     rooms = await store.list_rooms(invitation.team_id)

@@ -31,6 +31,7 @@ from rooms.room import Room, RoomKind
 from rooms.team_admin import (
     Handover,
     MemberInvite,
+    MemberState,
     NewMember,
     check_administrator,
     disable_member,
@@ -40,6 +41,7 @@ from rooms.team_admin import (
     plan_departure,
     rename_slug,
     set_admin,
+    state_of,
 )
 from signalling.api.body import boolean, optional_text, read_json, text
 from signalling.api.meetings import issue
@@ -59,6 +61,7 @@ def setup(app: web.Application) -> None:
     app.router.add_patch("/api/members/{id}", edit_member)
     app.router.add_post("/api/members/{id}/disable", disable)
     app.router.add_post("/api/members/{id}/enable", enable)
+    app.router.add_post("/api/members/{id}/invitation", invite_again)
     app.router.add_put("/api/members/{id}/room", rename_room)
 
 
@@ -121,14 +124,36 @@ async def invite_member(request: web.Request) -> web.Response:
         raise Conflict("could not find a free room address; try another name")
     await store.add_staff(built.account)
     await store.add_room(built.room)
-    issued = issue_invitation(actor.team.id, built.account.id, now, new_id)
+    await _send_invitation(request, built.account)
+    await audit_actor(request, actor, "member.invite", built.account.id)
+    return web.json_response({"member": member_json(built.account, built.room)}, status=201)
+
+
+async def _send_invitation(request: web.Request, account: StaffAccount) -> None:
+    """Store a new invitation of ``account`` (its token sealed) and queue its mail."""
+    assert account.team_id is not None
+    now = now_of(request)
+    issued = issue_invitation(account.team_id, account.id, now, new_id)
     invitation = issued.invitation
     sealed = request.app[SEALER].seal(issued.token, f"{invitation.id}:invitation")
     invitation = replace(invitation, sealed=sealed)
-    await store.add_invitation(invitation)
-    await request.app[OUTBOX].invited(invitation, built.account.email, now)
-    await audit_actor(request, actor, "member.invite", built.account.id)
-    return web.json_response({"member": member_json(built.account, built.room)}, status=201)
+    await request.app[STORE].add_invitation(invitation)
+    await request.app[OUTBOX].invited(invitation, account.email, now)
+
+
+async def invite_again(request: web.Request) -> web.Response:
+    """POST /api/members/{id}/invitation: a new invitation mail with a new link,
+    for a member who has not chosen a password yet (the first link was lost
+    or expired). Whichever of their links is accepted first, the others then
+    open nothing."""
+    actor = await admin_actor(request)
+    target = await member_in_team(request, actor, request.match_info["id"])
+    if state_of(target) is not MemberState.INVITED:
+        raise Conflict("this member has no invitation pending")
+    await _send_invitation(request, target)
+    await audit_actor(request, actor, "member.invite_again", target.id)
+    room = await _own_room(request.app[STORE], actor.team.id, target.id)
+    return web.json_response({"member": member_json(target, room)}, status=201)
 
 
 async def edit_member(request: web.Request) -> web.Response:

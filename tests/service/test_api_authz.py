@@ -244,6 +244,15 @@ ENDPOINTS = [
         ),
     ),
     Endpoint(
+        "POST",
+        "/api/members/{id}/invitation",
+        fixed(f"/api/members/{ZED}/invitation"),
+        _with(
+            administration(CONFLICT),  # Zed chose a password long ago
+            **{role: NOT_FOUND for role in OTHER_ADMINS},
+        ),
+    ),
+    Endpoint(
         "PUT",
         "/api/members/{id}/room",
         per_role(

@@ -299,3 +299,30 @@ async def test_editing_a_group(api: Api) -> None:
     assert (hidden.status, hidden.code) == (404, "not_found")
     (group,) = await api.store.list_groups(TEAM_A)
     assert (group.name, group.member_ids) == ("Doctors", frozenset({ADA, ZED}))
+
+
+async def test_a_new_invitation_and_the_first_link_accepted_wins(
+    aiohttp_client: Any, tmp_path: Path, inbox: Inbox
+) -> None:
+    api = await mail_api(aiohttp_client, mail_settings(tmp_path, inbox))
+    member = (await api.call("POST", "/api/members", role="host", json=NEW)).body["member"]
+    await inbox.until(received=1)
+    again = await api.call("POST", f"/api/members/{member['id']}/invitation", role="host")
+    assert again.status == 201
+    await inbox.until(received=2)
+    first, second = (WELCOME.findall(m.text)[0] for m in inbox.received[:2])
+    assert first != second
+    accepted = await api.call("POST", f"/api/invitations/{second}", json={"password": "secret two"})
+    assert accepted.status == 200
+    # the earlier link is unused and unexpired, yet it can no longer set a password
+    late = await api.call("POST", f"/api/invitations/{first}", json={"password": "secret one"})
+    assert (late.status, late.code) == (401, "token_invalid")
+    login = await api.call(
+        "POST", "/api/login", json={"email": NEW["email"], "password": "secret two"}
+    )
+    assert login.status == 200
+    api.client.session.cookie_jar.clear()  # Lin's session: the calls below are Ada's and Sam's
+    done = await api.call("POST", f"/api/members/{member['id']}/invitation", role="host")
+    assert (done.status, done.code) == (409, "conflict")
+    not_admin = await api.call("POST", f"/api/members/{member['id']}/invitation", role="member")
+    assert (not_admin.status, not_admin.code) == (403, "forbidden")

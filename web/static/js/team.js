@@ -52,6 +52,9 @@ function actions(member) {
   if (member.state === "disabled") {
     buttons.push(h("button", { type: "button", class: "small", onclick: () => act(() => api("POST", `/api/members/${member.id}/enable`), `${member.name} is enabled again.`) }, "Enable"));
   } else {
+    if (member.state === "invited") {
+      buttons.push(h("button", { type: "button", class: "small secondary", "aria-label": `Send ${member.name} a new invitation`, onclick: () => act(() => api("POST", `/api/members/${member.id}/invitation`), `A new invitation is on its way to ${member.email}.`) }, "Send again"));
+    }
     buttons.push(h("button", {
       type: "button", class: "small secondary", "aria-pressed": member.admin ? "true" : "false",
       "aria-label": member.admin ? `Revoke administrator: ${member.name}` : `Make ${member.name} an administrator`,
