@@ -15,7 +15,8 @@ shell above it. The hub hands its workers :func:`current`.
 
 Redaction, in every mode: a field whose name says it holds a secret or personal
 data is blanked, and any string (the message, a field, an exception's text) is
-scrubbed of a link token in a ``/join/`` path, ``token=``-like query parameters
+scrubbed of a link token in a ``/join/`` path (and an invitation's in a
+``/welcome/`` or ``/api/invitations/`` path), ``token=``-like query parameters
 and anything shaped like a JWT.
 """
 
@@ -59,8 +60,9 @@ REDACTED = "[redacted]"
 
 #: credentials that may hide inside free text (an exception's message, a URL)
 _SCRUB = (
-    # a link token in the patient page's path
-    (re.compile(r"(/join/)[^/?#\s'\"]+"), r"\1" + REDACTED),
+    # a link token in the patient page's path, or an invitation's in its page's
+    # and its API's path
+    (re.compile(r"(/(?:join|welcome|api/invitations)/)[^/?#\s'\"]+"), r"\1" + REDACTED),
     # a credential in a query string or a form body
     (
         re.compile(

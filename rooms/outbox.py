@@ -44,6 +44,9 @@ class Trigger(enum.StrEnum):
     REMINDER = "reminder"
     RESCHEDULE = "reschedule"
     CANCELLATION = "cancellation"
+    #: a new team member's invitation, with the link to set their password
+    #: (the one trigger about an invitation rather than a meeting)
+    INVITATION = "invitation"
 
 
 class MessageState(enum.StrEnum):
@@ -72,13 +75,16 @@ LONGEST_BACKOFF = timedelta(minutes=30)
 
 @dataclass(frozen=True, slots=True)
 class OutboxMessage:
-    """One message to a meeting's guest, as the outbox keeps it."""
+    """One message to a meeting's guest (``meeting_id``), or a new member's
+    invitation (``invitation_id``), as the outbox keeps it: exactly one of the
+    two is set."""
 
     id: str
     team_id: str
-    meeting_id: str
+    #: the meeting the message is about (None for an invitation)
+    meeting_id: str | None
     trigger: Trigger
-    #: the guest's address when the message was scheduled
+    #: the guest's (or invited member's) address when the message was scheduled
     recipient: str
     #: when it is to be sent (the next attempt's time after a failure)
     due_at: datetime
@@ -95,6 +101,24 @@ class OutboxMessage:
     #: the sender holding the message while it delivers it, and until when
     claimed_by: str | None = None
     claimed_until: datetime | None = None
+    #: the invitation the message carries (rooms.invitations), for INVITATION
+    invitation_id: str | None = None
+
+
+def plan_invitation(
+    team_id: str, invitation_id: str, recipient: str, now: datetime, new_id: Callable[[], str]
+) -> OutboxMessage:
+    """The invitation message of a new member, due now."""
+    return OutboxMessage(
+        id=new_id(),
+        team_id=team_id,
+        meeting_id=None,
+        trigger=Trigger.INVITATION,
+        recipient=recipient,
+        due_at=now,
+        created_at=now,
+        invitation_id=invitation_id,
+    )
 
 
 @dataclass(frozen=True, slots=True)

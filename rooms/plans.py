@@ -154,18 +154,41 @@ def check_can_create_room(
         raise PlanLimit(team.plan.value, more)
 
 
-def check_plan_change(team: Team, new_plan: Plan, existing: Sequence[Room]) -> None:
-    """Raise PlanLimit naming ``new_plan`` if the team's shared rooms exceed it
-    (a downgrade keeps no room the new plan lacks: remove them first)."""
+def rooms_beyond_plan(team: Team, new_plan: Plan, existing: Sequence[Room]) -> list[Room]:
+    """The team's shared rooms, not archived, that ``new_plan`` has no place
+    for: every room of a kind it lacks, and of a kind it limits, those past the
+    limit (the later slugs). Archived rooms take no place."""
     limits = SHARED_ROOM_LIMITS[new_plan]
-    mine = [r for r in existing if r.team_id == team.id and r.kind is not RoomKind.USER]
-    for kind in {r.kind for r in mine}:
-        missing, more = _KIND_WORDS[kind]
-        if kind not in limits:
-            raise PlanLimit(new_plan.value, missing)
-        limit = limits[kind]
-        if limit is not None and sum(r.kind is kind for r in mine) > limit:
-            raise PlanLimit(new_plan.value, more)
+    mine = sorted(
+        (
+            r
+            for r in existing
+            if r.team_id == team.id and r.kind is not RoomKind.USER and not r.archived
+        ),
+        key=lambda r: r.slug,
+    )
+    beyond: list[Room] = []
+    for kind in sorted({r.kind for r in mine}):
+        of_kind = [r for r in mine if r.kind is kind]
+        limit = limits.get(kind, 0)
+        if limit is not None and len(of_kind) > limit:
+            beyond.extend(of_kind[limit:])
+    return beyond
+
+
+def check_plan_change(team: Team, new_plan: Plan, existing: Sequence[Room]) -> None:
+    """Raise PlanLimit naming ``new_plan`` if the team's shared rooms exceed it,
+    and the rooms to archive first (a downgrade keeps no room the new plan
+    lacks). Archived rooms do not count."""
+    beyond = rooms_beyond_plan(team, new_plan, existing)
+    if not beyond:
+        return
+    limits = SHARED_ROOM_LIMITS[new_plan]
+    first = beyond[0].kind
+    missing, more = _KIND_WORDS[first]
+    names = ", ".join(f"{r.name} ({r.slug})" for r in beyond)
+    what = missing if first not in limits else more
+    raise PlanLimit(new_plan.value, f"{what}; archive these rooms first: {names}")
 
 
 def change_plan(
@@ -282,6 +305,8 @@ def new_client_team(
         contact=contact,
         phone=phone,
         created_at=now,
+        # the first member administers the account (docs/decisions.md)
+        admin=True,
     )
     shared = default_shared_rooms(team, new_id, taken_slugs=taken_slugs)
     taken = {*taken_slugs, *(room.slug for room in shared)}

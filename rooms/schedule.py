@@ -407,6 +407,9 @@ def write_summary(meeting: Meeting, by: str, text: str) -> MeetingResult:
 def _check_host(team: Team, host: StaffAccount) -> None:
     if host.role is not StaffRole.MEMBER or host.team_id != team.id:
         raise Forbidden("the host must be a member of the team")
+    if host.disabled:
+        # a member who left hosts nothing new (rooms.team_admin)
+        raise Invalid("this member is disabled")
 
 
 def _check_room(team: Team, host: StaffAccount, room: Room) -> None:

@@ -54,6 +54,7 @@ from signalling.keys import (
     SCHEDULER,
     SEALER,
     SETTINGS,
+    STAFF_SOCKETS,
     STORE,
     WEBHOOKS,
     Readiness,
@@ -69,6 +70,7 @@ from signalling.scheduler import StatusScheduler
 from signalling.sealing import new_data_key, sealer_for
 from signalling.session import Session
 from signalling.settings import Settings
+from signalling.staff_sockets import StaffSockets
 from signalling.store.base import Store
 from signalling.tasks import TaskOwner
 from signalling.throttle import WindowLimiter
@@ -157,8 +159,9 @@ def create_app(
         on_key_alarm=metrics.guest_key_alarms.inc,
     )
     handshake = Handshake(settings, store, clock, metrics, admission, rooms)
-    hub = Hub(handshake, rooms)
-    dashboard = Dashboard(settings, store, bus, clock, metrics, presence, tasks)
+    staff_sockets = StaffSockets(store)
+    hub = Hub(handshake, rooms, staff_sockets)
+    dashboard = Dashboard(settings, store, bus, clock, metrics, presence, tasks, staff_sockets)
     heartbeat = Heartbeat(settings.heartbeat)
     endpoints = [
         Endpoint(channel, settings, metrics, heartbeat, tasks, origins.allows)
@@ -194,6 +197,7 @@ def create_app(
     readiness = app[READINESS] = Readiness()
     app[SEALER] = sealer
     app[OUTBOX] = outbox
+    app[STAFF_SOCKETS] = staff_sockets
     if webhooks is not None:
         app[WEBHOOKS] = webhooks
 
@@ -258,6 +262,7 @@ def create_app(
             await stack.enter_async_context(_running(presence.run(), "presence-writer"))
             await stack.enter_async_context(_running(heartbeat.run(), "heartbeat"))
             await stack.enter_async_context(_running(scheduler.run(), "status-scheduler"))
+            await stack.enter_async_context(_running(staff_sockets.run(), "staff-sockets"))
             if outbox.transport is not None:
                 await stack.enter_async_context(_running(outbox.run(), "outbox-sender"))
             if webhooks is not None:

@@ -32,6 +32,7 @@ from signalling.presence import PresenceLog
 from signalling.sealing import show_guest_keys
 from signalling.settings import Settings
 from signalling.staff_auth import StaffPrincipal, from_jwt, from_session_cookie
+from signalling.staff_sockets import StaffSockets
 from signalling.store.base import Store
 from signalling.tasks import TaskOwner
 from signalling.views import meeting_view
@@ -59,8 +60,11 @@ class Dashboard:
         metrics: Metrics,
         presence: PresenceLog,
         tasks: TaskOwner,
+        staff_sockets: StaffSockets | None = None,
     ) -> None:
         self.settings = settings
+        #: where staff connections are registered, so disabling an account ends them
+        self.staff_sockets = staff_sockets
         self.store = store
         self.bus = bus
         self.clock = clock
@@ -199,14 +203,20 @@ class DashboardConversation:
 
     def _bind(self, staff: StaffPrincipal) -> None:
         self.conn.bound.update(team=staff.team_id, staff=staff.account.id)
+        sockets = self.board.staff_sockets
+        if sockets is not None:
+            if self.staff is not None and self.staff is not staff:
+                sockets.discard(self.staff.account.id, self.conn)
+            sockets.add(staff.account.id, self.conn)
 
     async def on_message(self, message: p.ClientMessage) -> None:
         board = self.board
         match message:
             case p.Hello(jwt=str(token)):
                 # first, or after a cookie upgrade: the JWT's account takes over
-                self.staff = await from_jwt(board.store, board.settings, token, board.clock.now())
-                self._bind(self.staff)
+                staff = await from_jwt(board.store, board.settings, token, board.clock.now())
+                self._bind(staff)
+                self.staff = staff
             case _ if self.staff is None:
                 raise Unauthorized("dashboards need staff credentials")
             case p.Subscribe():
@@ -226,3 +236,6 @@ class DashboardConversation:
 
     def on_close(self) -> None:
         self.board.unsubscribe(self.conn)
+        sockets = self.board.staff_sockets
+        if self.staff is not None and sockets is not None:
+            sockets.discard(self.staff.account.id, self.conn)

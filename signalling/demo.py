@@ -184,6 +184,8 @@ async def _seed_org(store: Store, now: datetime) -> None:
             title="Dr",
             speciality=speciality,
             created_at=now,
+            # Dr Ada Jones administers the demo team (invites, disables, groups)
+            admin=staff_id == CLINICIANS[0][0],
         )
         await store.add_staff(account)
         room = user_room_for(account, team, new_id, taken_slugs=taken)

@@ -16,6 +16,7 @@ from signalling.handshake import Handshake
 from signalling.placement import RoomElsewhere
 from signalling.room_commands import RoomCommands
 from signalling.session import Session
+from signalling.staff_sockets import StaffSockets
 
 
 class Hub:
@@ -24,9 +25,13 @@ class Hub:
     name = "ws"
     app_ping = True
 
-    def __init__(self, handshake: Handshake, rooms: RoomCommands) -> None:
+    def __init__(
+        self, handshake: Handshake, rooms: RoomCommands, staff_sockets: StaffSockets | None = None
+    ) -> None:
         self.handshake = handshake
         self.rooms = rooms
+        #: where staff connections are registered, so disabling an account ends them
+        self.staff_sockets = staff_sockets
 
     async def open(self, conn: Connection, upgrade: Upgrade) -> RoomConversation:
         return RoomConversation(self, conn, upgrade)
@@ -56,6 +61,9 @@ class RoomConversation:
             raise Unauthorized("send hello first")
         try:
             self.session = await self.hub.handshake.greet(self.conn, message, self.upgrade)
+            staff_id = self.session.who.staff_id
+            if staff_id is not None and self.hub.staff_sockets is not None:
+                self.hub.staff_sockets.add(staff_id, self.conn)
         except RoomElsewhere as moved:
             goaway = {"type": "goaway", "reason": "room_elsewhere", "url": moved.url}
             await self.conn.send({**goaway, "reconnect_after": 0})
@@ -63,5 +71,8 @@ class RoomConversation:
 
     def on_close(self) -> None:
         session = self.session
+        sockets = self.hub.staff_sockets
+        if session is not None and session.who.staff_id is not None and sockets is not None:
+            sockets.discard(session.who.staff_id, self.conn)
         if session is not None and session.conn is self.conn and not session.ended:
             self.hub.rooms.sessions.detach(session)

@@ -20,6 +20,7 @@ from signalling.room_commands import RoomCommands
 from signalling.scheduler import StatusScheduler
 from signalling.sealing import Sealer
 from signalling.settings import Settings
+from signalling.staff_sockets import StaffSockets
 from signalling.store.base import Store
 from signalling.throttle import WindowLimiter
 from signalling.webhooks import WebhookSender
@@ -56,3 +57,4 @@ READINESS = web.AppKey("readiness", Readiness)
 SEALER = web.AppKey("sealer", Sealer)
 #: messages to guests: scheduling on booking and change, and their delivery
 OUTBOX = web.AppKey("outbox", Outbox)
+STAFF_SOCKETS = web.AppKey("staff_sockets", StaffSockets)

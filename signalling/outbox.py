@@ -43,6 +43,7 @@ from email.message import EmailMessage
 import structlog
 
 from rooms.errors import NotFound
+from rooms.invitations import Invitation
 from rooms.meeting import Meeting
 from rooms.outbox import (
     DEFAULT_REMINDER_OFFSETS,
@@ -54,9 +55,11 @@ from rooms.outbox import (
     after_success,
     plan_booking,
     plan_change,
+    plan_invitation,
 )
 from signalling.clock import Clock
 from signalling.mail import (
+    CONTEXT_NAMES,
     Templates,
     Transport,
     build_email,
@@ -141,6 +144,13 @@ class Outbox:
         await self._add(planned)
         return planned
 
+    async def invited(self, invitation: Invitation, recipient: str, now: datetime) -> OutboxMessage:
+        """Schedule a new member's invitation (``invitation`` is stored, with
+        its token sealed)."""
+        message = plan_invitation(invitation.team_id, invitation.id, recipient, now, self._id)
+        await self._add([message])
+        return message
+
     async def _add(self, messages: Sequence[OutboxMessage]) -> None:
         if not messages:
             return
@@ -152,9 +162,52 @@ class Outbox:
     def join_link(self, token: str) -> str:
         return f"{self.settings.base_url}/join/{token}"
 
+    def invitation_link(self, token: str) -> str:
+        return f"{self.settings.base_url}/welcome/{token}"
+
+    async def _compose_invitation(self, message: OutboxMessage) -> EmailMessage:
+        """An invitation: to the invited member, with the one-time link opened
+        from its sealed copy (NotFound, the last attempt, if it no longer opens)."""
+        store = self.store
+        if message.invitation_id is None:
+            raise NotFound("the message names no invitation")
+        invitation = await store.get_invitation(message.invitation_id)
+        token = self.sealer.open(invitation.sealed, f"{invitation.id}:invitation")
+        if token is None:
+            raise NotFound("the invitation link cannot be opened")
+        member = await store.get_staff(invitation.staff_id)
+        team = await store.get_team(invitation.team_id)
+        rooms = await store.list_rooms(team.id)
+        own = next((r for r in rooms if r.owner_id == member.id), None)
+        context: dict[str, object] = {name: "" for name in CONTEXT_NAMES}
+        context.update(
+            guest_name=member.name,
+            team_name=team.name,
+            team_phone=team.phone,
+            start=when(invitation.expires_at),
+            start_iso=invitation.expires_at.isoformat(),
+            duration_minutes=0,
+            link=self.invitation_link(token),
+            room_url="" if own is None else f"{self.settings.base_url}/r/{own.slug}",
+            dates=[],
+        )
+        messaging = await self.messaging(team.id)
+        rendered = self.templates.render(message.trigger, context, messaging.templates)
+        return build_email(
+            message_id=message.id,
+            sender=sender_address(self.settings.mail_from, team.name),
+            recipient=member.email,
+            rendered=rendered,
+            ics=None,
+        )
+
     async def compose(self, message: OutboxMessage) -> EmailMessage:
         """The email of ``message`` as it would be sent now."""
+        if message.trigger is Trigger.INVITATION:
+            return await self._compose_invitation(message)
         store = self.store
+        if message.meeting_id is None:
+            raise NotFound("the message names no meeting")
         meeting = await store.get_meeting(message.meeting_id)
         team = await store.get_team(meeting.team_id)
         host = await store.get_staff(meeting.host_id)
@@ -223,7 +276,12 @@ class Outbox:
 
     async def _deliver(self, message: OutboxMessage) -> None:
         assert self.transport is not None
-        ids = {"message": message.id, "meeting": message.meeting_id, "team": message.team_id}
+        ids = {
+            "message": message.id,
+            "meeting": message.meeting_id or "",
+            "invitation": message.invitation_id or "",
+            "team": message.team_id,
+        }
         try:
             email = await self.compose(message)
             await self.transport.send(email)

@@ -39,6 +39,11 @@ PAGES = {
     "/manage": "manage.html",
     "/types": "types.html",
     "/book/{slug}": "book.html",
+    "/manage/audit": "audit.html",
+    "/team": "team.html",
+    # an invited member chooses a password (the token stays in the address:
+    # the page sends it once and the server spends it)
+    "/welcome/{token}": "welcome.html",
     "/join/{token}": "join.html",
     # the same page once it took the token out of the address bar (web/static/js/patient.js)
     "/join": "join.html",

@@ -4,7 +4,9 @@ The session cookie is itself a short JWT (HS256, PyJWT) signed with the
 server's secret, so any node can check it, HttpOnly and SameSite=Lax so page
 scripts and other sites cannot use it. Each session has an id (``jti``); logout
 records it in the store as ended, and every check of a cookie asks the store, so
-a logged-out cookie is refused on every node at once. A manager's "view as" is a
+a logged-out cookie is refused on every node at once; so is every credential
+of a disabled account, or of a member (or API key) of a disabled client
+account, since each check reads the account and its team. A manager's "view as" is a
 claim in it (``act``). Integrating systems sign their own JWTs with the separate
 API secret; those live at most ``jwt_max_lifetime`` seconds (an ``exp`` further
 ahead, or further than that after ``iat``, is refused). API keys are random,
@@ -104,11 +106,31 @@ def _decode(
     return claims
 
 
+async def check_may_act(store: Store, account: StaffAccount) -> None:
+    """TokenInvalid if ``account`` is disabled or a member of a disabled client
+    account: every credential of it is refused from then on, on every node,
+    since each check reads the account (and its team) from the store."""
+    if account.disabled:
+        raise TokenInvalid()
+    if account.team_id is not None and account.role is StaffRole.MEMBER:
+        await check_team_active(store, account.team_id)
+
+
+async def check_team_active(store: Store, team_id: str) -> None:
+    try:
+        team = await store.get_team(team_id)
+    except NotFound:
+        raise TokenInvalid() from None
+    if team.disabled:
+        raise TokenInvalid()
+
+
 async def _principal(store: Store, claims: dict[str, Any], via: str) -> StaffPrincipal:
     try:
         account = await store.get_staff(claims["sub"])
     except NotFound:
         raise TokenInvalid() from None
+    await check_may_act(store, account)
     acting = claims.get("act") if account.team_id is None else None
     team_id = account.team_id or (acting if isinstance(acting, str) else None)
     return StaffPrincipal(account, team_id, via, acting_as=team_id if acting else None)
@@ -161,6 +183,7 @@ async def from_api_key(store: Store, key: str) -> tuple[ApiKey, str]:
     record = await store.find_api_key(hashlib.sha256(key.encode()).hexdigest())
     if record is None or record.revoked_at is not None:
         raise TokenInvalid()
+    await check_team_active(store, record.team_id)
     return record, record.team_id
 
 

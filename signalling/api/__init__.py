@@ -6,8 +6,9 @@ module per concept: auth (login, logout, me, view-as), clients, team
 (list, read, book), meeting_changes (confirm, cancel, reschedule, reassign,
 summary, re-issue), messaging (a team's reminders and templates),
 reviews (the guest's review), meeting_types (edit, retire, delete),
-working_hours (a member's hours for online booking) and booking (the public
-booking pages).
+working_hours (a member's hours for online booking), booking (the public
+booking pages), members (inviting, disabling, the admin flag, a member's room
+address) and invitations (accepting one).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from signalling.api import (
     auth,
     booking,
     clients,
+    invitations,
     meeting_changes,
     meeting_types,
     meetings,
+    members,
     messaging,
     reviews,
     team,
@@ -31,7 +34,19 @@ from signalling.api import (
 
 def setup(app: web.Application) -> None:
     """Add the REST routes to ``app``."""
-    for module in (auth, clients, team, team_rooms, meetings, meeting_changes, messaging, reviews):
-        module.setup(app)
-    for module in (meeting_types, working_hours, booking):
+    for module in (
+        auth,
+        clients,
+        team,
+        team_rooms,
+        meetings,
+        meeting_changes,
+        messaging,
+        reviews,
+        members,
+        invitations,
+        meeting_types,
+        working_hours,
+        booking,
+    ):
         module.setup(app)

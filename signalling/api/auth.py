@@ -17,14 +17,20 @@ import structlog
 from aiohttp import web
 
 from rooms.accounts import StaffAccount, StaffRole
-from rooms.errors import NotFound, Unauthorized
+from rooms.errors import Forbidden, NotFound, TokenInvalid, Unauthorized
 from rooms.passwords import hash_password, needs_rehash, verify_password
 from rooms.room import Room
 from signalling.api.body import read_json, text
 from signalling.api.render import room_json, staff_json, team_json
 from signalling.api.scope import audit, manager, now_of, staff
 from signalling.keys import LOGIN_LIMITER, SETTINGS, STORE
-from signalling.staff_auth import COOKIE, end_session, issue_session, set_session_cookie
+from signalling.staff_auth import (
+    COOKIE,
+    check_may_act,
+    end_session,
+    issue_session,
+    set_session_cookie,
+)
 
 log = structlog.get_logger("vestibule.api.auth")
 
@@ -60,6 +66,12 @@ async def login(request: web.Request) -> web.Response:
     if account is None or not ok:
         log.info("login refused")
         raise Unauthorized("wrong email or password")
+    try:
+        await check_may_act(app[STORE], account)
+    except TokenInvalid:
+        # told only to whoever knows the password
+        log.info("login refused", staff=account.id, reason="disabled")
+        raise Forbidden("this account is disabled") from None
     if needs_rehash(account.password_hash):
         # The clear password is in hand only now: store it under today's parameters.
         fresh = await loop.run_in_executor(None, hash_password, password)

@@ -19,6 +19,7 @@ from rooms.credentials import Credential
 from rooms.meeting import Meeting, MeetingType
 from rooms.outbox import OutboxMessage
 from rooms.room import Room
+from rooms.team_admin import state_of
 from rooms.tokens import IssuedCredential, format_key
 from signalling.keys import PRESENCE, SEALER, SETTINGS, STORE
 from signalling.views import iso, meeting_view
@@ -37,6 +38,7 @@ def staff_json(account: StaffAccount) -> Json:
         "speciality": account.speciality,
         "contact": account.contact,
         "phone": account.phone,
+        "admin": account.admin,
     }
 
 
@@ -48,6 +50,7 @@ def team_json(team: Team) -> Json:
         "plan": str(team.plan),
         "email": team.email,
         "phone": team.phone,
+        "disabled": team.disabled,
     }
 
 
@@ -61,6 +64,7 @@ def client_json(team: Team, appointments_this_month: int) -> Json:
         "signup_date": team.created_at.date().isoformat(),
         "phone": team.phone,
         "plan": str(team.plan),
+        "disabled": team.disabled,
         "appointments_this_month": appointments_this_month,
     }
 
@@ -84,8 +88,12 @@ def member_json(account: StaffAccount, room: Room | None) -> Json:
         "name": account.name,
         "title": account.title,
         "speciality": account.speciality,
+        "contact": account.contact,
+        "phone": account.phone,
         "email": account.email,
         "room": None if room is None else room.slug,
+        "admin": account.admin,
+        "state": str(state_of(account)),
     }
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aiohttp import web
 
 from rooms.accounts import ApiKey, Group, StaffRole
-from rooms.errors import Conflict, Forbidden, Invalid
+from rooms.errors import Conflict, Forbidden, Invalid, NotFound
 from rooms.room import RoomKind
 from rooms.validate import check_name, check_text
-from signalling.api.body import read_json, string_list, text
+from signalling.api.body import optional_text, read_json, string_list, text
 from signalling.api.render import group_json, member_json
 from signalling.api.scope import audit_actor, new_id, now_of, team_actor
 from signalling.keys import STORE
@@ -21,6 +23,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/members", list_members)
     app.router.add_get("/api/groups", list_groups)
     app.router.add_post("/api/groups", create_group)
+    app.router.add_patch("/api/groups/{id}", edit_group)
     app.router.add_post("/api/api-keys", create_api_key)
 
 
@@ -69,6 +72,39 @@ async def create_group(request: web.Request) -> web.Response:
     await store.add_group(group)
     await audit_actor(request, actor, "group.create", group.id)
     return web.json_response({"group": group_json(group)}, status=201)
+
+
+async def edit_group(request: web.Request) -> web.Response:
+    """PATCH /api/groups/{id} {name?, members?}: rename it or replace its
+    members (ids of this team's members), under the same rules as creating one."""
+    actor = await team_actor(request)
+    store = request.app[STORE]
+    groups = await store.list_groups(actor.team.id)
+    group = next((g for g in groups if g.id == request.match_info["id"]), None)
+    if group is None:
+        raise NotFound("no such group in this team")
+    body = await read_json(request)
+    changed = group
+    raw_name = optional_text(body, "name")
+    if raw_name is not None:
+        name = check_name(raw_name, field="group name")
+        if any(g.id != group.id and g.name.casefold() == name.casefold() for g in groups):
+            raise Conflict("the team already has a group with this name")
+        changed = replace(changed, name=name)
+    if "members" in body:
+        wanted = set(string_list(body, "members"))
+        team_members = {
+            account.id
+            for account in await store.list_staff(actor.team.id)
+            if account.role is StaffRole.MEMBER
+        }
+        if not wanted <= team_members:
+            raise Invalid("members must be members of this team")
+        changed = replace(changed, member_ids=frozenset(wanted))
+    if changed != group:
+        await store.update_group(changed)
+        await audit_actor(request, actor, "group.edit", group.id)
+    return web.json_response({"group": group_json(changed)})
 
 
 async def create_api_key(request: web.Request) -> web.Response:

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from rooms.accounts import ApiKey, AuditEntry, Group, Organisation, StaffAccount, Team
 from rooms.credentials import Credential
 from rooms.hours import WorkingHours
+from rooms.invitations import Invitation
 from rooms.meeting import Meeting, MeetingType
 from rooms.outbox import OutboxMessage, TeamMessaging, Trigger
 from rooms.presence import LogEntry
@@ -188,6 +189,21 @@ class Store(Protocol):
 
     async def put_messaging(self, messaging: TeamMessaging) -> None:
         """Replace the team's messaging choices (NotFound if there is no such team)."""
+
+    # -- invitations of new members ----------------------------------------------
+    async def add_invitation(self, invitation: Invitation) -> None:
+        """Add an invitation (NotFound without its team or staff account;
+        Conflict for a reused id or digest)."""
+
+    async def get_invitation(self, invitation_id: str) -> Invitation: ...
+    async def find_invitation(self, digest: str) -> Invitation | None:
+        """The invitation with this link digest, used or not."""
+
+    async def consume_invitation(self, digest: str, now: datetime) -> Invitation | None:
+        """Mark the invitation with this digest used at ``now`` if it is usable
+        then (rooms.invitations.usable: unused, ``created_at <= now <
+        expires_at``), in one atomic step: of any number of concurrent callers
+        on any node exactly one gets it back, all others None."""
 
     # -- API keys and audit --------------------------------------------------
     async def add_api_key(self, key: ApiKey) -> None: ...

@@ -14,6 +14,7 @@ Layout (every key starts with ``prefix``, "vst:" by default):
 - ``i:outbox``           scheduled messages, scored by when each is claimable
                          (its due time, or the end of the claim holding it)
 - ``i:msgs:<meeting>``   the ids of a meeting's messages
+- ``r:invite:<id>``, ``u:invite:<digest>``   a new member's invitation, by link digest
 - ``messaging:<team>``   the team's reminder offsets and templates (msgpack)
 - ``hours:<staff>``      a member's working hours for online booking (msgpack)
 
@@ -39,7 +40,7 @@ scripts read and write atomically.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -51,6 +52,7 @@ from rooms.accounts import ApiKey, AuditEntry, Group, Organisation, StaffAccount
 from rooms.credentials import Credential
 from rooms.errors import Conflict, NotFound
 from rooms.hours import WorkingHours
+from rooms.invitations import Invitation, usable
 from rooms.meeting import Meeting, MeetingType
 from rooms.outbox import MessageState, OutboxMessage, TeamMessaging, Trigger
 from rooms.presence import LogEntry
@@ -172,6 +174,7 @@ _KINDS: dict[type[Any], str] = {
     ApiKey: "apikey",
     AuditEntry: "audit",
     OutboxMessage: "msg",
+    Invitation: "invite",
 }
 
 
@@ -292,6 +295,9 @@ class RedisStore:
                 return _Keys(key, parents, [], [dated])
             case ApiKey():
                 return _Keys(key, [self._rec(Team, r.team_id)], [self._uniq("apikey", r.digest)])
+            case Invitation():
+                parents = [self._rec(Team, r.team_id), self._rec(StaffAccount, r.staff_id)]
+                return _Keys(key, parents, [self._uniq("invite", r.digest)])
             case AuditEntry():
                 return _Keys(
                     key, [], [], [(self._idx("audit", r.org_id), float(codec.micros(r.at)))]
@@ -817,7 +823,14 @@ class RedisStore:
         keys = [self._rec(OutboxMessage, m.id) for m in messages]
         if len(set(keys)) != len(keys):
             raise Conflict("the same message id twice in one write")
-        meetings = sorted({self._rec(Meeting, m.meeting_id) for m in messages})
+        meetings = sorted(
+            {self._rec(Meeting, m.meeting_id) for m in messages if m.meeting_id is not None}
+            | {
+                self._rec(Invitation, m.invitation_id)
+                for m in messages
+                if m.invitation_id is not None
+            }
+        )
         async with self._r.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -828,7 +841,8 @@ class RedisStore:
                     pipe.multi()  # type: ignore[no-untyped-call]
                     for key, message in zip(keys, messages, strict=True):
                         pipe.hset(key, mapping=self._message_fields(message))
-                        pipe.sadd(self._idx("msgs", message.meeting_id), message.id)
+                        if message.meeting_id is not None:
+                            pipe.sadd(self._idx("msgs", message.meeting_id), message.id)
                         if message.state is MessageState.SCHEDULED:
                             ready = codec.micros(message.due_at)
                             pipe.zadd(self._idx("outbox", ""), {message.id: ready})
@@ -899,6 +913,42 @@ class RedisStore:
         if not await self._r.exists(self._rec(Team, messaging.team_id)):
             raise NotFound(f"no Team {messaging.team_id}")
         await self._r.set(f"{self._p}messaging:{messaging.team_id}", codec.pack(messaging))
+
+    # -- invitations of new members ----------------------------------------------
+
+    async def add_invitation(self, invitation: Invitation) -> None:
+        await self._insert([invitation])
+
+    async def get_invitation(self, invitation_id: str) -> Invitation:
+        return await self._get(Invitation, invitation_id)
+
+    async def find_invitation(self, digest: str) -> Invitation | None:
+        return await self._find(Invitation, self._uniq("invite", digest))
+
+    async def consume_invitation(self, digest: str, now: datetime) -> Invitation | None:
+        # WATCH the record, check the rule, write it used in one MULTI: a
+        # concurrent consumer makes EXEC fail, and its retry sees it used.
+        record_id = await self._r.get(self._uniq("invite", digest))
+        if record_id is None:
+            return None
+        key = self._rec(Invitation, _s(record_id))
+        async with self._r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    blob = await pipe.get(key)
+                    if blob is None:
+                        return None
+                    found = codec.unpack(Invitation, _b(blob))
+                    if not usable(found, now):
+                        return None
+                    used = replace(found, used_at=now)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.set(key, codec.pack(used))
+                    await pipe.execute()
+                    return used
+                except WatchError:
+                    continue
 
     # -- API keys and audit --------------------------------------------------
 

@@ -41,6 +41,7 @@ from rooms.accounts import ApiKey, AuditEntry, Group, Organisation, StaffAccount
 from rooms.credentials import Credential
 from rooms.errors import Busy, Conflict, NotFound
 from rooms.hours import WorkingHours
+from rooms.invitations import Invitation
 from rooms.meeting import Meeting, MeetingType
 from rooms.outbox import MessageState, OutboxMessage, TeamMessaging, Trigger
 from rooms.presence import LogEntry
@@ -558,6 +559,28 @@ class SQLiteStore:
             " templates = excluded.templates",
             (row["team_id"], row["reminder_offsets"], row["templates"]),
         )
+
+    # -- invitations of new members ----------------------------------------------
+
+    async def add_invitation(self, invitation: Invitation) -> None:
+        await self._add(invitation)
+
+    async def get_invitation(self, invitation_id: str) -> Invitation:
+        return await self._get(Invitation, invitation_id)
+
+    async def find_invitation(self, digest: str) -> Invitation | None:
+        found = await self._select(Invitation, "digest = ?", (digest,), "id")
+        return found[0] if found else None
+
+    async def consume_invitation(self, digest: str, now: datetime) -> Invitation | None:
+        # One UPDATE under the database write lock: exactly one caller matches.
+        at = codec.micros(now)
+        rows = await self._fetch(
+            "UPDATE invitations SET used_at = ? WHERE digest = ? AND used_at IS NULL"
+            " AND created_at <= ? AND expires_at > ? RETURNING *",
+            (at, digest, at, at),
+        )
+        return codec.from_row(Invitation, _as_dict(rows[0])) if rows else None
 
     # -- API keys and audit --------------------------------------------------
 

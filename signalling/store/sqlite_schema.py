@@ -284,8 +284,58 @@ _V5_BOOKING: Migration = (
     "CREATE INDEX meetings_by_type ON meetings(type_id)",
 )
 
+#: v6: invitations of new members (a single-use link, by digest, sealed for
+#: the outbox), and the outbox carrying an invitation as well as a meeting's
+#: messages: its table is rebuilt with ``meeting_id`` optional (SQLite cannot
+#: drop a NOT NULL in place) and an ``invitation_id``.
+_V6_INVITATIONS: Migration = (
+    """
+    CREATE TABLE invitations (
+        id TEXT PRIMARY KEY,
+        team_id TEXT NOT NULL REFERENCES teams(id),
+        staff_id TEXT NOT NULL REFERENCES staff(id),
+        digest TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        sealed TEXT,
+        used_at INTEGER
+    )
+    """,
+    "CREATE INDEX invitations_by_staff ON invitations(staff_id)",
+    """
+    CREATE TABLE outbox_v6 (
+        id TEXT PRIMARY KEY,
+        team_id TEXT NOT NULL,
+        meeting_id TEXT REFERENCES meetings(id),
+        invitation_id TEXT REFERENCES invitations(id),
+        trigger TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        due_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        last_error TEXT,
+        sent_at INTEGER,
+        offset INTEGER,
+        claimed_by TEXT,
+        claimed_until INTEGER,
+        CHECK ((meeting_id IS NULL) != (invitation_id IS NULL))
+    )
+    """,
+    """
+    INSERT INTO outbox_v6 (id, team_id, meeting_id, trigger, recipient, due_at, created_at,
+        state, attempts, last_error, sent_at, offset, claimed_by, claimed_until)
+    SELECT id, team_id, meeting_id, trigger, recipient, due_at, created_at,
+        state, attempts, last_error, sent_at, offset, claimed_by, claimed_until FROM outbox
+    """,
+    "DROP TABLE outbox",
+    "ALTER TABLE outbox_v6 RENAME TO outbox",
+    "CREATE INDEX outbox_by_meeting ON outbox(meeting_id, due_at, id)",
+    "CREATE INDEX outbox_scheduled ON outbox(due_at) WHERE state = 'scheduled'",
+)
+
 #: every migration, oldest first; the schema version is len(MIGRATIONS)
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5_BOOKING)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5_BOOKING, _V6_INVITATIONS)
 
 #: the version a fully migrated database is at
 LATEST_VERSION = len(MIGRATIONS)
@@ -305,4 +355,5 @@ TABLES: dict[str, str] = {
     "OutboxMessage": "outbox",
     "TeamMessaging": "team_messaging",
     "WorkingHours": "working_hours",
+    "Invitation": "invitations",
 }

@@ -73,9 +73,9 @@ def _read_summary(proc: subprocess.Popen[bytes], deadline: float) -> dict[str, A
 
 
 @contextlib.contextmanager
-def serving_demo(tmp: Path, env: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+def serve_demo(tmp: Path, env: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
     """`python -m signalling.cli demo --json` on a free port, with ``env`` added
-    to its environment (``VESTIBULE_*`` settings); yields its summary."""
+    to the environment (VESTIBULE_* settings); yields its summary."""
     log = (tmp / "server.log").open("wb")
     proc = subprocess.Popen(
         [
@@ -120,8 +120,8 @@ def serving_demo(tmp: Path, env: dict[str, str] | None = None) -> Iterator[dict[
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """The demo server for one test module; yields its summary."""
-    with serving_demo(tmp_path_factory.mktemp("demo")) as summary:
+    """The demo server of a test module (see serve_demo)."""
+    with serve_demo(tmp_path_factory.mktemp("demo")) as summary:
         yield summary
 
 

@@ -19,7 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from playwright.sync_api import expect
 
-from tests.browser.conftest import _free_port, serving_demo
+from tests.browser.conftest import _free_port, serve_demo
 from tests.browser.test_browser_visit import overview_as_member
 
 #: how long the confirmation may take to arrive (the sender wakes on booking)
@@ -65,7 +65,7 @@ def inbox() -> Iterator[Inbox]:
 def demo(tmp_path_factory: pytest.TempPathFactory, inbox: Inbox) -> Iterator[dict[str, Any]]:
     """The demo server for this module, sending its mail to the inbox."""
     env = {"VESTIBULE_SMTP_URL": f"smtp://127.0.0.1:{inbox.port}?starttls=0"}
-    with serving_demo(tmp_path_factory.mktemp("booking-demo"), env) as summary:
+    with serve_demo(tmp_path_factory.mktemp("booking-demo"), env) as summary:
         yield summary
 
 

@@ -13,6 +13,7 @@ import pytest
 import rooms.accounts
 import rooms.credentials
 import rooms.hours
+import rooms.invitations
 import rooms.meeting
 import rooms.outbox
 import rooms.room
@@ -20,7 +21,15 @@ from signalling.store import sqlite as sqlite_module
 from signalling.store.sqlite import SQLiteStore
 from signalling.store.sqlite_schema import LATEST_VERSION, MIGRATIONS, TABLES
 
-MODULES = (rooms.accounts, rooms.credentials, rooms.hours, rooms.meeting, rooms.outbox, rooms.room)
+MODULES = (
+    rooms.accounts,
+    rooms.credentials,
+    rooms.hours,
+    rooms.invitations,
+    rooms.meeting,
+    rooms.outbox,
+    rooms.room,
+)
 
 
 def _columns(path: Path, table: str) -> set[str]:

@@ -2,7 +2,8 @@
 
 ``make_api`` starts the real app (SQLite file on tmp_path, a FixedClock) behind
 aiohttp's test server and seeds, through the store, a small world of known
-ids: organisation ``org-a`` with a clinic-plan team A (host Ada, member Sam,
+ids: organisation ``org-a`` with a clinic-plan team A (host Ada, its
+administrator; member Sam,
 member Zed outside the group) and a starter-plan team B (Bob), a manager of
 ``org-a``, and ``org-c`` with team C. Every password is one scrypt hash made
 once per session (scrypt is slow on purpose).
@@ -55,6 +56,8 @@ JWT_SECRET = "api-test-jwt-secret-0123456789abcdef"
 BASE_URL = "http://vestibule.test"
 
 ADA, SAM, ZED, BOB, CAROL, MANAGER = "ada", "sam", "zed", "bob", "carol", "manager"
+#: each team's administrator (Sam and Zed are members without the flag)
+ADMINS = frozenset({ADA, BOB, CAROL})
 TEAM_A, TEAM_B, TEAM_C = "team-a", "team-b", "team-c"
 EMAILS = {
     ADA: "ada@a.example.org",
@@ -366,6 +369,7 @@ async def _seed(api: Api) -> None:
         account = StaffAccount(
             staff_id, team.org_id, team_id, StaffRole.MEMBER, EMAILS[staff_id], name,
             password_hash(), title="Dr", speciality="GP", created_at=created,
+            admin=staff_id in ADMINS,
         )  # fmt: skip
         await store.add_staff(account)
         api.staff[staff_id] = account

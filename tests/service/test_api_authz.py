@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.service.api_support import ADA, NOW, ROLES, SAM, TEAM_A, Api, make_api
+from tests.service.api_support import ADA, NOW, ROLES, SAM, TEAM_A, ZED, Api, make_api
 
 Cell = int | tuple[int, str]
 UNAUTH: Cell = (401, "unauthorized")
@@ -30,8 +30,11 @@ FORBIDDEN: Cell = (403, "forbidden")
 NOT_HOST: Cell = (403, "not_host")
 NOT_FOUND: Cell = (404, "not_found")
 PLAN: Cell = (403, "plan_limit")
+CONFLICT: Cell = (409, "conflict")
 START = NOW + timedelta(hours=3)
 TEAM_B_ROLES = ("other_member", "manager_as_other", "other_api_key")
+#: who administers team B (and so sees no member of team A)
+OTHER_ADMINS = ("other_member", "manager_as_other")
 
 
 def iso(value: Any) -> str:
@@ -42,6 +45,15 @@ def team_read(ok: int = 200) -> dict[str, Cell]:
     """A team endpoint: any principal acting in a team; a bare manager is refused."""
     cells: dict[str, Cell] = {role: ok for role in ROLES}
     cells.update(anonymous=UNAUTH, manager=FORBIDDEN)
+    return cells
+
+
+def administration(ok: Cell = 200) -> dict[str, Cell]:
+    """Team administration: the team's administrators (Ada of team A, Bob of
+    team B) and a manager viewing as a team; Sam, a bare manager and keys not."""
+    cells = team_read(0)
+    cells = {role: ok if cell == 0 else cell for role, cell in cells.items()}
+    cells.update(member=FORBIDDEN, api_key=FORBIDDEN, other_api_key=FORBIDDEN)
     return cells
 
 
@@ -204,6 +216,75 @@ ENDPOINTS = [
         # staff credentials are no guest's: only the rejoin secret counts
         {role: UNAUTH for role in ROLES},
     ),
+    Endpoint(
+        "POST",
+        "/api/members",
+        per_role(
+            "/api/members",
+            lambda role: {"name": "Dr New", "email": f"new-{role.replace('_', '-')}@example.org"},
+        ),
+        # administrators (Ada of A, Bob of B) and managers viewing as; never a key
+        administration(201),
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/members/{id}",
+        fixed(f"/api/members/{ZED}", {"title": "Dr"}),
+        _with(
+            administration(), **{role: NOT_FOUND for role in ("other_member", "manager_as_other")}
+        ),
+    ),
+    Endpoint(
+        "POST",
+        "/api/members/{id}/enable",
+        fixed(f"/api/members/{ZED}/enable"),
+        _with(
+            administration(CONFLICT),  # Zed is not disabled
+            **{role: NOT_FOUND for role in OTHER_ADMINS},
+        ),
+    ),
+    Endpoint(
+        "POST",
+        "/api/members/{id}/invitation",
+        fixed(f"/api/members/{ZED}/invitation"),
+        _with(
+            administration(CONFLICT),  # Zed chose a password long ago
+            **{role: NOT_FOUND for role in OTHER_ADMINS},
+        ),
+    ),
+    Endpoint(
+        "PUT",
+        "/api/members/{id}/room",
+        per_role(
+            f"/api/members/{ZED}/room", lambda role: {"slug": f"zed-{role.replace('_', '-')}"}
+        ),
+        _with(administration(), **{role: NOT_FOUND for role in TEAM_B_ROLES}),
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/groups/{id}",
+        per_role("/api/groups/clinicians", lambda role: {"name": f"Clinicians {role}"}),
+        _with(team_read(), **{role: NOT_FOUND for role in TEAM_B_ROLES}),
+    ),
+    Endpoint(
+        "GET",
+        "/api/invitations/{token}",
+        fixed("/api/invitations/no-such-invitation-token-at-all"),
+        {role: (401, "token_invalid") for role in ROLES},
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/clients/{id}",
+        fixed(f"/api/clients/{TEAM_A}", {"reference": "R"}),
+        managers_only(),
+    ),
+    Endpoint(
+        "PUT",
+        "/api/clients/{id}/plan",
+        fixed(f"/api/clients/{TEAM_A}/plan", {"plan": "clinic"}),
+        managers_only(),
+    ),
+    Endpoint("GET", "/api/audit", fixed("/api/audit"), managers_only()),
 ]
 
 
@@ -231,6 +312,8 @@ async def test_authorisation(api: Api, endpoint: Endpoint) -> None:
         elif role in TEAM_B_ROLES and reply.status < 300 and reply.body is not None:
             text = orjson.dumps(reply.body).decode()
             leaked = [name for name in team_a_ids if name in text]
-            if leaked and endpoint.name not in ("/api/clients", "/api/view-as"):
+            # a manager's own endpoints are about the organisation's client teams
+            managers = ("/api/clients", "/api/view-as", "/api/audit")
+            if leaked and not endpoint.name.startswith(managers):
                 wrong.append(f"{role}: answer mentions team A's {leaked}")
     assert not wrong, f"{endpoint.method} {endpoint.name}:\n" + "\n".join(wrong)

@@ -116,6 +116,8 @@ def test_everything_on_stderr_is_json(loop_name: str) -> None:
     [
         ("GET /join/kq3Zs-_9 HTTP/1.1", "GET /join/[redacted] HTTP/1.1"),
         ("/join/kq3Zs?x=1#y", "/join/[redacted]?x=1#y"),
+        ("GET /welcome/Wq3-x_9 HTTP/1.1", "GET /welcome/[redacted] HTTP/1.1"),
+        ("path=/api/invitations/Wq3-x_9", "path=/api/invitations/[redacted]"),
         ("?token=abc&guest_key=7KQ4-MZ9P&page=2", "?token=[redacted]&guest_key=[redacted]&page=2"),
         ("password=hunter2 rejoin=j_1", "password=[redacted] rejoin=[redacted]"),
         ("monkey=1 keyboard=2", "monkey=1 keyboard=2"),

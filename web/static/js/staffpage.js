@@ -17,7 +17,9 @@ export async function requireStaff() {
     nav,
     h("a", { href: "/dashboard" }, "Meetings"),
     me.team ? h("a", { href: "/types" }, "Meeting types") : null,
+    !isManager || me.acting_as ? h("a", { href: "/team" }, "Team") : null,
     isManager ? h("a", { href: "/manage" }, "Client accounts") : null,
+    isManager ? h("a", { href: "/manage/audit" }, "Audit") : null,
     h("span", { class: "hint" }, me.staff.name || ""),
     h("button", { type: "button", class: "small secondary", onclick: () => logout() }, "Log out"),
   );
