@@ -17,6 +17,7 @@ API, so it reaches no access log.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -61,3 +62,9 @@ class PatientLinks:
             return None
         expected = self._mac(purpose, meeting_id)
         return meeting_id if hmac.compare_digest(expected, mac) else None
+
+
+@functools.lru_cache(maxsize=4)
+def patient_links_for(data_key: str) -> PatientLinks:
+    """The PatientLinks of a data key setting (one per key, made once)."""
+    return PatientLinks(data_key)

@@ -4,8 +4,8 @@
 module per concept: auth (login, logout, me, view-as), clients, team
 (members, groups, API keys), team_rooms (rooms, meeting types), meetings
 (list, read, book), meeting_changes (confirm, cancel, reschedule, reassign,
-summary, re-issue), messaging (a team's reminders and templates) and
-reviews (the guest's review).
+summary, re-issue), messaging (a team's reminders and templates),
+slot_choice (the guest picks a proposed slot) and reviews (the guest's review).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from signalling.api import (
     meetings,
     messaging,
     reviews,
+    slot_choice,
     team,
     team_rooms,
 )
@@ -26,5 +27,15 @@ from signalling.api import (
 
 def setup(app: web.Application) -> None:
     """Add the REST routes to ``app``."""
-    for module in (auth, clients, team, team_rooms, meetings, meeting_changes, messaging, reviews):
+    for module in (
+        auth,
+        clients,
+        team,
+        team_rooms,
+        meetings,
+        meeting_changes,
+        messaging,
+        slot_choice,
+        reviews,
+    ):
         module.setup(app)

@@ -162,6 +162,7 @@ def server_schemas() -> dict[str, Schema]:
                     "invalid",
                     "unauthorized",
                     "token_invalid",
+                    "link_not_open",
                     "forbidden",
                     "not_host",
                     "plan_limit",
@@ -178,6 +179,7 @@ def server_schemas() -> dict[str, Schema]:
             },
             message=STR,
             retry_after=NUM,
+            opens_at=STR,
         ),
         "goaway": {
             "oneOf": [
