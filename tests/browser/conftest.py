@@ -7,6 +7,7 @@ pattern and a beep), which the server's media check accepts as real media.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -74,7 +75,13 @@ def _read_summary(proc: subprocess.Popen[bytes], deadline: float) -> dict[str, A
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """`python -m signalling.cli demo --json` on a free port; yields its summary."""
-    tmp = tmp_path_factory.mktemp("demo")
+    with demo_server(tmp_path_factory.mktemp("demo")) as summary:
+        yield summary
+
+
+@contextlib.contextmanager
+def demo_server(tmp: Path, *flags: str) -> Iterator[dict[str, Any]]:
+    """The demo server with extra command-line ``flags``, its log in ``tmp``."""
     log = (tmp / "server.log").open("wb")
     proc = subprocess.Popen(
         [
@@ -87,6 +94,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             str(_free_port()),
             "--db",
             str(tmp / "demo.sqlite3"),
+            *flags,
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,
