@@ -17,7 +17,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -185,3 +185,68 @@ def test_a_guest_picks_a_proposed_time_from_their_message(
     expect(history.filter(has_text="Times to choose from")).to_have_count(1)
     expect(details.locator(".meeting-link")).to_have_text(join)
     page.screenshot(path=str(shots / "overview-history.png"), full_page=True)
+
+
+def test_a_join_link_opened_early_says_when_it_opens(
+    demo: dict[str, Any], devices: Any, shots: Path, console: Any
+) -> None:
+    later = max(demo["meetings"], key=lambda m: m["start"])  # hours away
+    opens = datetime.fromisoformat(later["start"]) - timedelta(minutes=15)
+    patient: Page = console.watch(devices.new(420, 860).new_page(), "early")
+    patient.goto(later["link"])
+    patient.get_by_label("Your name").fill("Sasha")
+    patient.get_by_role("button", name="Continue").click()
+    expect(patient.locator("body")).to_have_attribute("data-error", "link_not_open")
+    expect(
+        patient.get_by_role("heading", name="Your appointment has not opened yet")
+    ).to_be_visible()
+    shown = patient.evaluate(
+        """(iso) => new Date(iso).toLocaleString(undefined, {weekday: "long", day: "numeric",
+        month: "long", hour: "2-digit", minute: "2-digit", timeZoneName: "short"})""",
+        opens.isoformat(),
+    )
+    expect(patient.locator("#ended-text")).to_have_text(
+        f"This link opens at {shown}. Please come back then."
+    )
+    patient.screenshot(path=str(shots / "join-not-open.png"), full_page=True)
+    # nothing was spent: the visit is kept for a reload, and the link still says the same
+    patient.reload()
+    patient.get_by_label("Your name").fill("Sasha")
+    patient.get_by_role("button", name="Continue").click()
+    expect(patient.locator("body")).to_have_attribute("data-error", "link_not_open")
+
+
+def test_a_manager_viewing_as_books_for_a_clinician_of_the_account(
+    demo: dict[str, Any], devices: Any, shots: Path, console: Any
+) -> None:
+    manager = next(s for s in demo["staff"] if s.get("role") == "manager")
+    page: Page = console.watch(devices.new().new_page(), "manager")
+    page.goto("/login")
+    page.get_by_label("Email").fill(manager["email"])
+    page.get_by_label("Password").fill(manager["password"])
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/dashboard")
+    page.goto("/manage")
+    team = next(s["team"] for s in demo["staff"] if s.get("role") == "member")
+    account = next(c for c in page.request.get("/api/clients").json()["clients"] if c["id"] == team)
+    page.get_by_role("button", name=f"View as {account['name']}").click()
+    page.wait_for_url("**/dashboard")
+    expect(page.locator("body")).to_have_attribute("data-live", "true")
+    expect(page.get_by_role("region", name="Viewing as")).to_contain_text(account["name"])
+    # the account's meetings, every clinician's
+    for meeting in demo["meetings"]:
+        expect(page.locator(f'tr[data-meeting="{meeting["id"]}"]')).to_have_count(1)
+
+    members = page.request.get("/api/members").json()["members"]
+    clinician = members[-1]
+    page.get_by_label("Guest name").fill("Kim Managed")
+    page.get_by_label("Guest email").fill("kim.managed@example.org")
+    page.get_by_label("Clinician").select_option(clinician["id"])
+    page.get_by_role("button", name="Create meeting").click()
+    expect(page.locator("#new-key")).to_have_text(re.compile(r"^[0-9A-Z]{4}-[0-9A-Z]{4}$"))
+    row = page.locator("#meetings tr[data-meeting]", has_text="Kim Managed")
+    expect(row).to_have_count(1)
+    meeting_id = row.get_attribute("data-meeting")
+    booked = page.request.get(f"/api/meetings/{meeting_id}").json()["meeting"]
+    assert booked["host"] == clinician["id"]
+    page.screenshot(path=str(shots / "overview-view-as.png"), full_page=True)
