@@ -2,8 +2,11 @@
 
 Every guest-credential failure raises the same TokenInvalid, whatever the
 cause (wrong, expired, revoked, used, throttled keys aside), so a link reveals
-nothing about the meeting behind it; a staff hello into a room of another team
-is answered exactly like a hello into a room that does not exist.
+nothing about the meeting behind it; the one exception is a good link token
+opened before its window, which is told when it opens (LinkNotOpen: only the
+holder of the issued token can learn that, docs/decisions.md). A staff hello
+into a room of another team is answered exactly like a hello into a room that
+does not exist.
 
 **Before the credential is spent.** With several nodes (a Placement), a guest's
 room is found first, without consuming anything, and a guest whose room lives

@@ -1,6 +1,8 @@
 """The outbox: messages to guests scheduled when meetings change, sent when due.
 
-Scheduling (:meth:`Outbox.booked`, :meth:`Outbox.changed`) applies the rules
+Scheduling (:meth:`Outbox.booked`, :meth:`Outbox.changed`, and
+:meth:`Outbox.on_status` for the review request after a completed meeting,
+rooms.patient_links.review_request_due) applies the rules
 of rooms.outbox and writes the messages to the store; the REST handlers call
 it after the meeting itself is stored. A change (a slot chosen, a reschedule,
 a cancellation) first cancels the meeting's pending messages, then schedules
@@ -84,6 +86,8 @@ LEASE = timedelta(minutes=5)
 BATCH = 20
 #: the longest the sender sleeps without looking at the store
 IDLE_CHECK = 60.0
+#: meetings whose review request this node remembers having scheduled
+REVIEWS_REMEMBERED = 10_000
 
 
 class Outbox:
@@ -131,6 +135,8 @@ class Outbox:
         the store work as a task the app owns)."""
         if decision.status is not MeetingStatus.COMPLETED or meeting.id in self._reviews_asked:
             return
+        if len(self._reviews_asked) >= REVIEWS_REMEMBERED:
+            self._reviews_asked.clear()  # the store's history still prevents a second request
         self._reviews_asked.add(meeting.id)
         spawn(self._ask_review(meeting, self.clock.now()))
 
