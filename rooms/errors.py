@@ -7,6 +7,7 @@ once published (docs/protocol.md lists them).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 
@@ -54,6 +55,21 @@ class TokenInvalid(VestibuleError):
     http_status = 401
     close_code = 1008
     default_message = "this link or key is not valid"
+
+
+class LinkNotOpen(VestibuleError):
+    """A join link opened before its window: its holder is told when it opens.
+
+    Only a link that is otherwise good (not revoked, not yet used) gets this
+    answer; every other failure stays the uniform :class:`TokenInvalid`."""
+
+    code = "link_not_open"
+    http_status = 409
+    close_code = 1008
+
+    def __init__(self, opens_at: datetime) -> None:
+        super().__init__(f"This link opens at {opens_at:%H:%M} UTC on {opens_at:%d %B %Y}.")
+        self.opens_at = opens_at
 
 
 class Forbidden(VestibuleError):
@@ -123,6 +139,21 @@ class SlotTaken(Conflict):
 
     code = "slot_taken"
     default_message = "this time is no longer free; please choose another"
+
+
+class SlotAlreadyChosen(Conflict):
+    """A proposed slot is picked for a meeting whose time is already set (a
+    slot was picked before, or the clinic fixed the time)."""
+
+    code = "slot_already_chosen"
+    default_message = "a time has already been chosen for this appointment"
+
+
+class SlotNotOffered(Conflict):
+    """The slot picked is not one of the meeting's proposed slots still ahead."""
+
+    code = "slot_not_offered"
+    default_message = "that time is not offered for this appointment"
 
 
 class RoomFull(VestibuleError):
@@ -195,6 +226,7 @@ ALL_ERRORS: tuple[type[VestibuleError], ...] = (
     Invalid,
     Unauthorized,
     TokenInvalid,
+    LinkNotOpen,
     Forbidden,
     NotHost,
     ForeignOrigin,
@@ -204,6 +236,8 @@ ALL_ERRORS: tuple[type[VestibuleError], ...] = (
     Conflict,
     BadTransition,
     SlotTaken,
+    SlotAlreadyChosen,
+    SlotNotOffered,
     RoomFull,
     RateLimited,
     TooLarge,

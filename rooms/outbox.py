@@ -47,6 +47,10 @@ class Trigger(enum.StrEnum):
     #: a new team member's invitation, with the link to set their password
     #: (the one trigger about an invitation rather than a meeting)
     INVITATION = "invitation"
+    #: a meeting in planning: the link to the page where the guest picks a slot
+    PROPOSED_SLOTS = "proposed_slots"
+    #: after a completed meeting: the link to the page where the guest reviews it
+    REVIEW_REQUEST = "review_request"
 
 
 class MessageState(enum.StrEnum):
@@ -206,11 +210,15 @@ def plan_booking(
 ) -> list[OutboxMessage]:
     """The messages a booking schedules: one confirmation now (a series' own
     trigger, on its first session, when several sessions were booked), and the
-    reminders of every session. Meetings still in planning send nothing yet:
-    their confirmation goes when a slot is chosen."""
+    reminders of every session. A meeting still in planning sends the
+    proposed slots now; its confirmation goes when a slot is chosen."""
     dated = sorted((m for m in meetings if m.start is not None), key=lambda m: m.start or now)
     if not dated:
-        return []
+        return [
+            _message(m, Trigger.PROPOSED_SLOTS, now, now, new_id)
+            for m in meetings
+            if m.proposed_slots and not m.cancelled
+        ]
     first = dated[0]
     trigger = Trigger.SERIES_CONFIRMATION if len(dated) > 1 else Trigger.CONFIRMATION
     out = [_message(first, trigger, now, now, new_id)]
@@ -234,6 +242,14 @@ def plan_change(
     if trigger is not Trigger.CANCELLATION:
         out.extend(_reminders(meeting, offsets, now, new_id))
     return out
+
+
+def plan_review_request(
+    meeting: Meeting, due: datetime, now: datetime, new_id: Callable[[], str]
+) -> OutboxMessage:
+    """The request to review a completed meeting, sent at ``due``
+    (rooms.patient_links.review_request_due)."""
+    return _message(meeting, Trigger.REVIEW_REQUEST, due, now, new_id)
 
 
 def backoff(attempts: int) -> timedelta:

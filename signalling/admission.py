@@ -2,8 +2,11 @@
 
 Every guest-credential failure raises the same TokenInvalid, whatever the
 cause (wrong, expired, revoked, used, throttled keys aside), so a link reveals
-nothing about the meeting behind it; a staff hello into a room of another team
-is answered exactly like a hello into a room that does not exist.
+nothing about the meeting behind it; the one exception is a good link token
+opened before its window, which is told when it opens (LinkNotOpen: only the
+holder of the issued token can learn that, docs/decisions.md). A staff hello
+into a room of another team is answered exactly like a hello into a room that
+does not exist.
 
 **Before the credential is spent.** With several nodes (a Placement), a guest's
 room is found first, without consuming anything, and a guest whose room lives
@@ -18,13 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import NoReturn, Protocol, runtime_checkable
 
 import structlog
 
 from rooms import access
 from rooms.credentials import Credential
-from rooms.errors import BadMessage, NotFound, TokenInvalid
+from rooms.errors import BadMessage, LinkNotOpen, NotFound, TokenInvalid
 from rooms.meeting import Meeting, MeetingType
 from rooms.presence import Role
 from rooms.room import Room
@@ -154,8 +157,19 @@ class Admission:
         secret, device = new_rejoin_secret()
         cred = await self.store.redeem_link(digest, device, now)
         if cred is None:
-            raise TokenInvalid()
+            await self._refuse_link(digest, now)
         return Admitted(await self._guest(cred, hello), rejoin=secret)
+
+    async def _refuse_link(self, digest: str, now: datetime) -> NoReturn:
+        """Why a link was not redeemed: a link that is good but early is told
+        when it opens (LinkNotOpen); anything else is the uniform TokenInvalid.
+        Only the holder of a link can learn its time: a guessed token matches
+        nothing. Guest keys never get this answer (they are short, and typed)."""
+        found = await self.store.find_link(digest)
+        good = found is not None and found.revoked_at is None and found.redeemed_at is None
+        if found is not None and good and now < found.not_before:
+            raise LinkNotOpen(found.not_before)
+        raise TokenInvalid()
 
     async def _guest_by_key(self, hello: Hello, address: str, now: datetime) -> Admitted:
         assert hello.guest_key is not None and hello.room is not None

@@ -48,6 +48,7 @@ from signalling.keys import (
     LOGIN_LIMITER,
     METRICS,
     OUTBOX,
+    PATIENT_LINK_LIMITER,
     PRESENCE,
     READINESS,
     ROOMS,
@@ -174,6 +175,7 @@ def create_app(
     if settings.smtp_url:
         transport = SmtpTransport(parse_smtp_url(settings.smtp_url), timeout=settings.mail_timeout)
     outbox = Outbox(settings, store, clock, sealer, _new_id, transport=transport)
+    presence.on_status(lambda meeting, decision: outbox.on_status(meeting, decision, tasks.spawn))
     webhooks = WebhookSender(settings, metrics) if settings.webhook_urls else None
     if webhooks is not None:
         presence.on_entry(webhooks.enqueue)
@@ -194,6 +196,7 @@ def create_app(
     app[HEARTBEAT] = heartbeat
     app[SCHEDULER] = scheduler
     app[LOGIN_LIMITER] = WindowLimiter(LOGIN_ATTEMPTS_PER_MINUTE, 60.0)
+    app[PATIENT_LINK_LIMITER] = WindowLimiter(settings.key_attempts_per_address)
     readiness = app[READINESS] = Readiness()
     app[SEALER] = sealer
     app[OUTBOX] = outbox

@@ -39,6 +39,8 @@ SCHEDULER = web.AppKey("scheduler", StatusScheduler)
 #: present only when webhook URLs are configured
 WEBHOOKS = web.AppKey("webhooks", WebhookSender)
 LOGIN_LIMITER = web.AppKey("login_limiter", WindowLimiter)
+#: attempts with patient links (pick a slot, review) per client address
+PATIENT_LINK_LIMITER = web.AppKey("patient_link_limiter", WindowLimiter)
 
 
 class Readiness:

@@ -59,6 +59,9 @@ CONTEXT_NAMES = (
     "meeting_type",
     "dates",
     "subject",
+    "slots",
+    "pick_link",
+    "review_link",
 )
 
 
@@ -122,6 +125,7 @@ class Templates:
         sample: dict[str, Any] = {name: "x" for name in CONTEXT_NAMES}
         sample["duration_minutes"] = 30
         sample["dates"] = ["x", "y"]
+        sample["slots"] = ["x", "y"]
         for name, parts in templates.items():
             for part, source in parts.items():
                 try:

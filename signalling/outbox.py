@@ -1,6 +1,8 @@
 """The outbox: messages to guests scheduled when meetings change, sent when due.
 
-Scheduling (:meth:`Outbox.booked`, :meth:`Outbox.changed`) applies the rules
+Scheduling (:meth:`Outbox.booked`, :meth:`Outbox.changed`, and
+:meth:`Outbox.on_status` for the review request after a completed meeting,
+rooms.patient_links.review_request_due) applies the rules
 of rooms.outbox and writes the messages to the store; the REST handlers call
 it after the meeting itself is stored. A change (a slot chosen, a reschedule,
 a cancellation) first cancels the meeting's pending messages, then schedules
@@ -35,10 +37,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from typing import Any
 
 import structlog
 
@@ -56,7 +59,10 @@ from rooms.outbox import (
     plan_booking,
     plan_change,
     plan_invitation,
+    plan_review_request,
 )
+from rooms.patient_links import Purpose, review_request_due
+from rooms.status import MeetingStatus, StatusDecision
 from signalling.clock import Clock
 from signalling.mail import (
     CONTEXT_NAMES,
@@ -69,6 +75,7 @@ from signalling.mail import (
     span,
     when,
 )
+from signalling.patient_links import patient_links_for
 from signalling.sealing import Sealer
 from signalling.settings import Settings
 from signalling.store.base import Store
@@ -82,6 +89,8 @@ LEASE = timedelta(minutes=5)
 BATCH = 20
 #: the longest the sender sleeps without looking at the store
 IDLE_CHECK = 60.0
+#: meetings whose review request this node remembers having scheduled
+REVIEWS_REMEMBERED = 10_000
 
 
 class Outbox:
@@ -110,9 +119,50 @@ class Outbox:
         #: attempts this node has finished and recorded (tests wait on it)
         self.settled = 0
         self._settled = asyncio.Condition()
+        #: meetings whose review request this node has scheduled (or found scheduled)
+        self._reviews_asked: set[str] = set()
 
     def _id(self) -> str:
         return self._new_id()
+
+    # -- the review request ------------------------------------------------------------
+
+    def on_status(
+        self,
+        meeting: Meeting,
+        decision: StatusDecision,
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+    ) -> None:
+        """A status listener (PresenceLog.on_status): the first time this node
+        sees a meeting completed, schedule its review request (``spawn`` runs
+        the store work as a task the app owns)."""
+        if decision.status is not MeetingStatus.COMPLETED or meeting.id in self._reviews_asked:
+            return
+        if len(self._reviews_asked) >= REVIEWS_REMEMBERED:
+            self._reviews_asked.clear()  # the store's history still prevents a second request
+        self._reviews_asked.add(meeting.id)
+        spawn(self._ask_review(meeting, self.clock.now()))
+
+    async def _ask_review(self, meeting: Meeting, now: datetime) -> None:
+        try:
+            await self.review_requested(meeting, now)
+        except Exception:  # the store is unreachable: the next completed decision asks again
+            self._reviews_asked.discard(meeting.id)
+            log.exception("review request not scheduled", meeting=meeting.id)
+
+    async def review_requested(self, meeting: Meeting, now: datetime) -> OutboxMessage | None:
+        """Schedule the request to review ``meeting`` (once: not if the meeting
+        has one already, whatever its state)."""
+        due = review_request_due(meeting, now)
+        if due is None:
+            return None
+        existing = await self.store.list_messages(meeting.id)
+        if any(m.trigger is Trigger.REVIEW_REQUEST for m in existing):
+            return None
+        message = plan_review_request(meeting, due, now, self._id)
+        await self._add([message])
+        log.info("review request scheduled", meeting=meeting.id, team=meeting.team_id)
+        return message
 
     # -- scheduling --------------------------------------------------------------------
 
@@ -226,6 +276,8 @@ class Outbox:
             sessions = [
                 m for m in every if m.series_id == meeting.series_id and not m.cancelled
             ] or [meeting]
+        links = patient_links_for(self.settings.data_key)
+        base = self.settings.base_url
         context = {
             "guest_name": meeting.guest.name,
             "team_name": team.name,
@@ -244,6 +296,9 @@ class Outbox:
             "meeting_type": "" if mtype is None else mtype.label,
             "dates": [when(m.start) for m in sessions if m.start is not None],
             "subject": "",
+            "slots": [when(slot) for slot in meeting.proposed_slots],
+            "pick_link": links.url(base, Purpose.PICK, meeting.id),
+            "review_link": links.url(base, Purpose.REVIEW, meeting.id),
         }
         rendered = self.templates.render(message.trigger, context, messaging.templates)
         ics = None

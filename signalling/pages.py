@@ -48,6 +48,12 @@ PAGES = {
     # the same page once it took the token out of the address bar (web/static/js/patient.js)
     "/join": "join.html",
     "/r/{slug}": "room.html",
+    # the patient's link in the "proposed slots" message, then the cleaned address
+    "/pick/{token}": "pick.html",
+    "/pick": "pick.html",
+    # the patient's link in the "review request" message, likewise
+    "/review/{token}": "review.html",
+    "/review": "review.html",
 }
 
 

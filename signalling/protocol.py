@@ -398,6 +398,8 @@ class ErrorMessage:
     message: str
     ref: Ref = None
     retry_after: float | None = None
+    #: when an early link opens (``link_not_open``), ISO 8601 UTC
+    opens_at: str | None = None
 
     def wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "error", "code": self.code, "message": self.message}
@@ -405,12 +407,21 @@ class ErrorMessage:
             out["ref"] = self.ref
         if self.retry_after is not None:
             out["retry_after"] = self.retry_after
+        if self.opens_at is not None:
+            out["opens_at"] = self.opens_at
         return out
 
     @classmethod
     def of(cls, err: VestibuleError, ref: Ref = None) -> ErrorMessage:
         retry = getattr(err, "retry_after", None)
-        return cls(err.code, err.message, ref, float(retry) if retry is not None else None)
+        opens = getattr(err, "opens_at", None)
+        return cls(
+            err.code,
+            err.message,
+            ref,
+            float(retry) if retry is not None else None,
+            opens.isoformat().replace("+00:00", "Z") if opens is not None else None,
+        )
 
 
 def encode(body: Mapping[str, Any], *, binary: bool) -> bytes:

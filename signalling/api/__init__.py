@@ -5,10 +5,11 @@ module per concept: auth (login, logout, me, view-as), clients, team
 (members, groups, API keys), team_rooms (rooms, meeting types), meetings
 (list, read, book), meeting_changes (confirm, cancel, reschedule, reassign,
 summary, re-issue), messaging (a team's reminders and templates),
-reviews (the guest's review), meeting_types (edit, retire, delete),
-working_hours (a member's hours for online booking), booking (the public
-booking pages), members (inviting, disabling, the admin flag, a member's room
-address) and invitations (accepting one).
+slot_choice (the guest picks a proposed slot), reviews (the guest's review),
+meeting_types (edit, retire, delete), working_hours (a member's hours for
+online booking), booking (the public booking pages), members (inviting,
+disabling, the admin flag, a member's room address) and invitations
+(accepting one).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from signalling.api import (
     members,
     messaging,
     reviews,
+    slot_choice,
     team,
     team_rooms,
     working_hours,
@@ -42,6 +44,7 @@ def setup(app: web.Application) -> None:
         meetings,
         meeting_changes,
         messaging,
+        slot_choice,
         reviews,
         members,
         invitations,

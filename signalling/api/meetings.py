@@ -4,8 +4,9 @@ its communication history and its calendar file.
 Booking issues each dated meeting's guest credential at once (the store keeps
 its digests for look-up and its clear values sealed under the data key, so
 staff see them again in every view) and schedules the messages the booking
-sends (signalling.outbox). A meeting booked with proposed slots gets its
-credential and its confirmation when a slot is confirmed.
+sends (signalling.outbox). A meeting booked with proposed slots sends the
+guest the link to pick one (signalling.api.slot_choice); it gets its
+credential and its confirmation when a slot is picked or confirmed.
 """
 
 from __future__ import annotations

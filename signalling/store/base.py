@@ -122,6 +122,19 @@ class Store(Protocol):
         """Revoke every unrevoked credential of the meeting (``revoked_at=now``)
         and, if given, add ``new``, atomically (cancel: new=None; reschedule: new)."""
 
+    async def store_chosen_slot(
+        self, meeting: Meeting, credential: Credential, now: datetime
+    ) -> bool:
+        """Store ``meeting`` (its slot just chosen) and its new credential
+        (revoking any other at ``now``) only if the stored meeting is still in planning:
+        no start and not cancelled. Atomic: of concurrent callers, on any number
+        of nodes, at most one gets True; the others write nothing and get False.
+        NotFound if there is no such meeting."""
+
+    async def find_link(self, link_digest: str) -> Credential | None:
+        """The credential with this link digest as it stands, without redeeming
+        it (whether it is revoked, used or in its window is the caller's to read)."""
+
     async def get_credential_for_meeting(self, meeting_id: str) -> Credential | None:
         """The meeting's current (unrevoked) credential, if any."""
 

@@ -712,6 +712,48 @@ class RedisStore:
                 except WatchError:
                     continue
 
+    async def store_chosen_slot(
+        self, meeting: Meeting, credential: Credential, now: datetime
+    ) -> bool:
+        """See Store.store_chosen_slot: the meeting's record is watched, so of
+        concurrent callers on any node only one transaction commits while it
+        is still in planning; the others see it dated and write nothing."""
+        if credential.meeting_id != meeting.id:
+            raise ValueError("store_chosen_slot: the credential is for another meeting")
+        new = self._keys(meeting)
+        creds = self._idx("creds", meeting.id)
+        claims = self._cred_claims(credential)
+        async with self._r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(new.record, creds, *claims)
+                    blob = await pipe.get(new.record)
+                    if blob is None:
+                        raise NotFound(f"no Meeting {meeting.id}")
+                    stored = codec.unpack(Meeting, _b(blob))
+                    if stored.start is not None or stored.cancelled:
+                        return False
+                    if await pipe.exists(*claims):
+                        raise Conflict("already exists")
+                    old = self._keys(stored)
+                    ids = await pipe.smembers(creds)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    kept = {member_key for member_key, _ in new.members}
+                    for member_key, score in old.members:
+                        if member_key not in kept:
+                            if score is None:
+                                pipe.srem(member_key, meeting.id)
+                            else:
+                                pipe.zrem(member_key, meeting.id)
+                    self._write(pipe, meeting, new)
+                    for cid in ids:
+                        pipe.hsetnx(self._rec(Credential, _s(cid)), "rev", codec.micros(now))
+                    self._write_credential(pipe, credential)
+                    await pipe.execute()
+                    return True
+                except WatchError:
+                    continue
+
     async def get_credential_for_meeting(self, meeting_id: str) -> Credential | None:
         live = [c for c in await self._credentials_of(meeting_id) if c.revoked_at is None]
         return live[0] if live else None
@@ -751,7 +793,7 @@ class RedisStore:
     async def find_link(self, link_digest: str) -> Credential | None:
         """The credential with this link digest as it stands, without redeeming it
         (signalling.cluster sends a guest's hello to the room's node before the
-        credential is consumed there). Not part of the Store interface."""
+        credential is consumed there; admission reads when an early link opens)."""
         cid = await self._r.get(self._uniq("link", link_digest))
         if cid is None:
             return None

@@ -409,6 +409,37 @@ class SQLiteStore:
             if new is not None:
                 await self._insert(conn, new)
 
+    async def store_chosen_slot(
+        self, meeting: Meeting, credential: Credential, now: datetime
+    ) -> bool:
+        if credential.meeting_id != meeting.id:
+            raise ValueError("store_chosen_slot: the credential is for another meeting")
+        row = codec.to_row(meeting)
+        record_id = row.pop("id")
+        assignments = ", ".join(f"{column} = ?" for column in row)
+        sql = (
+            f"UPDATE meetings SET {assignments} WHERE id = ?"  # noqa: S608
+            " AND start IS NULL AND cancelled_at IS NULL RETURNING id"
+        )
+        async with self._transaction() as conn:
+            if not list(await conn.execute_fetchall(sql, (*row.values(), record_id))):
+                found = await conn.execute_fetchall(
+                    "SELECT 1 FROM meetings WHERE id = ?", (record_id,)
+                )
+                if not list(found):
+                    raise NotFound(f"no Meeting {record_id}")
+                return False
+            await conn.execute(
+                "UPDATE credentials SET revoked_at = ? WHERE meeting_id = ? AND revoked_at IS NULL",
+                (codec.micros(now), record_id),
+            )
+            await self._insert(conn, credential)
+        return True
+
+    async def find_link(self, link_digest: str) -> Credential | None:
+        found = await self._select(Credential, "link_digest = ?", (link_digest,), "id")
+        return found[0] if found else None
+
     async def get_credential_for_meeting(self, meeting_id: str) -> Credential | None:
         found = await self._select(
             Credential, "meeting_id = ? AND revoked_at IS NULL", (meeting_id,), "id"

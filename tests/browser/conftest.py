@@ -73,9 +73,12 @@ def _read_summary(proc: subprocess.Popen[bytes], deadline: float) -> dict[str, A
 
 
 @contextlib.contextmanager
-def serve_demo(tmp: Path, env: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
-    """`python -m signalling.cli demo --json` on a free port, with ``env`` added
-    to the environment (VESTIBULE_* settings); yields its summary."""
+def serve_demo(
+    tmp: Path, *flags: str, env: dict[str, str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """`python -m signalling.cli demo --json` on a free port, with extra
+    command-line ``flags`` and ``env`` added to the environment (VESTIBULE_*
+    settings), its database and log in ``tmp``; yields its summary."""
     log = (tmp / "server.log").open("wb")
     proc = subprocess.Popen(
         [
@@ -88,6 +91,7 @@ def serve_demo(tmp: Path, env: dict[str, str] | None = None) -> Iterator[dict[st
             str(_free_port()),
             "--db",
             str(tmp / "demo.sqlite3"),
+            *flags,
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,

@@ -65,7 +65,7 @@ def inbox() -> Iterator[Inbox]:
 def demo(tmp_path_factory: pytest.TempPathFactory, inbox: Inbox) -> Iterator[dict[str, Any]]:
     """The demo server for this module, sending its mail to the inbox."""
     env = {"VESTIBULE_SMTP_URL": f"smtp://127.0.0.1:{inbox.port}?starttls=0"}
-    with serve_demo(tmp_path_factory.mktemp("booking-demo"), env) as summary:
+    with serve_demo(tmp_path_factory.mktemp("booking-demo"), env=env) as summary:
         yield summary
 
 

@@ -68,7 +68,7 @@ def mailbox() -> Iterator[Mailbox]:
 def demo(tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox) -> Iterator[dict[str, Any]]:
     """The demo server sending its mail to ``mailbox``."""
     env = {"VESTIBULE_SMTP_URL": f"smtp://127.0.0.1:{mailbox.port}?starttls=0"}
-    with serve_demo(tmp_path_factory.mktemp("demo-team"), env) as summary:
+    with serve_demo(tmp_path_factory.mktemp("demo-team"), env=env) as summary:
         yield summary
 
 

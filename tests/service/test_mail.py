@@ -427,7 +427,11 @@ async def test_a_chosen_slot_confirms_and_a_reassignment_sends_the_new_link(
     outbox = outbox_of(api)
     slots = [START, START + timedelta(days=1)]
     (planning,) = await book(api, start=None, slots=[iso(s) for s in slots])
-    assert await history(api, planning["id"]) == []  # nothing until a slot is chosen
+    # the guest is sent the proposed slots; the confirmation waits for the choice
+    await inbox.until(received=1)
+    await asyncio.wait_for(outbox.until_settled(1), WAIT)
+    assert inbox.received[0].links() == []
+    assert [m["trigger"] for m in await history(api, planning["id"])] == ["proposed_slots"]
     reply = await api.call(
         "POST",
         f"/api/meetings/{planning['id']}/confirm",
@@ -435,20 +439,21 @@ async def test_a_chosen_slot_confirms_and_a_reassignment_sends_the_new_link(
         json={"slot": iso(slots[1])},
     )
     first_token = reply.body["meeting"]["token"]
-    await inbox.until(received=1)
-    assert inbox.received[0].links() == [first_token]
-    assert f"{slots[1]:%B %Y, %H:%M}" in inbox.received[0].text
+    await inbox.until(received=2)
+    assert inbox.received[1].links() == [first_token]
+    assert f"{slots[1]:%B %Y, %H:%M}" in inbox.received[1].text
     reply = await api.call(
         "POST", f"/api/meetings/{planning['id']}/reassign", role="host", json={"host": "sam"}
     )
     new_token = reply.body["meeting"]["token"]
     assert new_token != first_token
-    await inbox.until(received=2)
-    await asyncio.wait_for(outbox.until_settled(2), WAIT)
-    assert inbox.received[1].links() == [new_token]
+    await inbox.until(received=3)
+    await asyncio.wait_for(outbox.until_settled(3), WAIT)
+    assert inbox.received[2].links() == [new_token]
     triggers = sorted((m["trigger"], m["state"]) for m in await history(api, planning["id"]))
     assert triggers == [
         ("confirmation", "sent"),
+        ("proposed_slots", "sent"),
         ("reminder", "cancelled"),
         ("reminder", "cancelled"),
         ("reminder", "scheduled"),

@@ -117,10 +117,26 @@ async def test_cancelled_and_rescheduled_links_are_refused(world: World) -> None
     assert fresh.welcome["meeting"] == meeting.id
 
 
-async def test_a_link_hours_before_its_meeting_is_refused(world: World) -> None:
+async def test_a_link_hours_before_its_meeting_says_when_it_opens(world: World) -> None:
     later = world.meeting(3)  # three hours away: outside the 15 minutes before the start
-    await _refusal(world, {"token": later["token"]})
+    meeting = await world.app[STORE].get_meeting(later["id"])
+    assert meeting.start is not None
+    opens = meeting.start - world.settings.link_before
+    peer = await world.connect({"token": later["token"]})
+    body = await refused(peer, "link_not_open")
+    assert body["opens_at"] == opens.isoformat().replace("+00:00", "Z")
+    assert body["message"] == f"This link opens at {opens:%H:%M} UTC on {opens:%d %B %Y}."
+    # nothing was spent: the link is still good (not used), and says the same again
+    body = await refused(await world.connect({"token": later["token"]}), "link_not_open")
+    assert body["opens_at"] == opens.isoformat().replace("+00:00", "Z")
+    # a guest key is typed, and guessable: it keeps the uniform answer
     await _refusal(world, {"guest_key": later["guest_key"], "room": later["room"]})
+
+
+async def test_an_early_link_that_was_revoked_keeps_the_uniform_answer(world: World) -> None:
+    later = world.meeting(3)
+    await world.app[STORE].replace_credential(later["id"], None, datetime.now(UTC))
+    await _refusal(world, {"token": later["token"]})
 
 
 async def test_every_credential_failure_looks_the_same(world: World) -> None:
@@ -130,7 +146,7 @@ async def test_every_credential_failure_looks_the_same(world: World) -> None:
     hellos: list[dict[str, Any]] = [
         {"token": world.meeting(0)["token"]},  # used
         {"token": world.meeting(1)["token"]},  # revoked
-        {"token": world.meeting(3)["token"]},  # not yet valid
+        {"guest_key": world.meeting(3)["guest_key"], "room": world.meeting(3)["room"]},  # early
         {"token": secrets.token_urlsafe(32)},  # never issued
         {"guest_key": world.meeting(0)["guest_key"], "room": world.room_of(ADA)},  # used
         {"guest_key": "ABCD-EFGH", "room": world.room_of(ADA)},  # wrong

@@ -164,6 +164,7 @@ def server_schemas() -> dict[str, Schema]:
                     "invalid",
                     "unauthorized",
                     "token_invalid",
+                    "link_not_open",
                     "forbidden",
                     "not_host",
                     "plan_limit",
@@ -180,6 +181,7 @@ def server_schemas() -> dict[str, Schema]:
             },
             message=STR,
             retry_after=NUM,
+            opens_at=STR,
         ),
         "goaway": {
             "oneOf": [

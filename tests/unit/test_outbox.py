@@ -24,6 +24,7 @@ from rooms.outbox import (
     check_templates,
     plan_booking,
     plan_change,
+    plan_review_request,
 )
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -75,11 +76,29 @@ def test_a_series_confirms_once_on_its_first_session_and_reminds_each() -> None:
     )
 
 
-def test_reminders_already_past_are_not_planned_and_planning_sends_nothing() -> None:
+def test_reminders_already_past_are_not_planned() -> None:
     soon = meeting(start=NOW + 2 * H)
     planned = plan_booking([soon], DEFAULT_REMINDER_OFFSETS, NOW, ids())  # type: ignore[arg-type]
     assert [p.offset for p in planned] == [None, H]
+
+
+def test_planning_sends_the_proposed_slots_now_and_nothing_else() -> None:
+    slots = (NOW + 24 * H, NOW + 48 * H)
+    planning = meeting(start=None, proposed_slots=slots)
+    planned = plan_booking([planning], DEFAULT_REMINDER_OFFSETS, NOW, ids())  # type: ignore[arg-type]
+    assert [(p.trigger, p.due_at, p.meeting_id) for p in planned] == [
+        (Trigger.PROPOSED_SLOTS, NOW, "m0")
+    ]
     assert plan_booking([meeting(start=None)], DEFAULT_REMINDER_OFFSETS, NOW, ids()) == []  # type: ignore[arg-type]
+
+
+def test_a_review_request_goes_at_its_due_time() -> None:
+    request = plan_review_request(meeting(), NOW + 3 * H, NOW, ids())  # type: ignore[arg-type]
+    assert (request.trigger, request.due_at, request.recipient) == (
+        Trigger.REVIEW_REQUEST,
+        NOW + 3 * H,
+        "pat@example.org",
+    )
 
 
 def test_a_change_sends_its_message_and_a_cancellation_no_reminders() -> None:

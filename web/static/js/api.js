@@ -8,9 +8,12 @@ export class ApiError extends Error {
   }
 }
 
-/** Call the API; resolves to the parsed body (null for 204), rejects with ApiError. */
-export async function api(method, path, body) {
-  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+/**
+ * Call the API; resolves to the parsed body (null for 204), rejects with ApiError.
+ * `headers` adds request headers (a patient page's link token).
+ */
+export async function api(method, path, body, headers = {}) {
+  const init = { method, credentials: "same-origin", headers: { Accept: "application/json", ...headers } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);

@@ -120,6 +120,8 @@ const TRIGGERS = {
   reminder: "Reminder",
   reschedule: "Change notice",
   cancellation: "Cancellation",
+  proposed_slots: "Times to choose from",
+  review_request: "Review request",
 };
 
 function details(m) {
@@ -176,6 +178,7 @@ function details(m) {
         h(
           "dl",
           {},
+          full.proposed_slots?.length ? item("Times offered", full.proposed_slots.map(formatWhen).join(" · ")) : null,
           item("Description", full.description),
           item("Phone", guest.phone),
           item("Review", review),
@@ -412,19 +415,62 @@ function defaultStart() {
 }
 byId("nm-start").value = defaultStart();
 
+// The clinician who hosts: a member books for themself by default; a manager viewing as
+// a client account picks one of its clinicians. Their own room follows the choice.
+const hosts = team.length ? team : [{ id: me.staff.id, name: me.staff.name }];
+setChildren(byId("nm-host"), me.staff.role === "member" ? null : h("option", { value: "" }, "Choose a clinician"), hosts.map((s) => h("option", { value: s.id }, s.name)));
+if (me.staff.role === "member") byId("nm-host").value = me.staff.id;
+byId("nm-host").addEventListener("change", () => {
+  const theirs = rooms.find((r) => r.owner === byId("nm-host").value);
+  const shared = rooms.find((r) => r.shared);
+  if (theirs) byId("nm-room").value = theirs.slug;
+  else if (shared && rooms.find((r) => r.slug === byId("nm-room").value)?.owner) byId("nm-room").value = shared.slug;
+});
+
+function addSlot(value) {
+  const list = byId("nm-slot-list");
+  if (list.children.length >= 10) return;
+  const n = list.children.length + 1;
+  const input = h("input", { type: "datetime-local", required: true, "aria-label": `Time ${n}`, class: "nm-slot" });
+  input.value = value;
+  list.append(h("div", { class: "inline" }, input, h("button", { type: "button", class: "small secondary", "aria-label": `Remove time ${n}`, onclick: (event) => { if (list.children.length > 2) event.target.parentElement.remove(); } }, "Remove")));
+}
+
+function slotMode(on) {
+  byId("nm-slots").hidden = !on;
+  byId("nm-start-field").hidden = on;
+  byId("nm-start").required = !on;
+  const list = byId("nm-slot-list");
+  list.replaceChildren();
+  if (on) {
+    const first = new Date(byId("nm-start").value || defaultStart());
+    addSlot(localInput(new Date(first.getTime() + 24 * 3600000)));
+    addSlot(localInput(new Date(first.getTime() + 48 * 3600000)));
+  }
+}
+byId("nm-when").addEventListener("change", () => slotMode(byId("nm-when").value === "slots"));
+byId("nm-add-slot").addEventListener("click", () => {
+  const inputs = byId("nm-slot-list").querySelectorAll("input");
+  const last = inputs.length ? new Date(inputs[inputs.length - 1].value) : new Date(defaultStart());
+  addSlot(localInput(new Date(last.getTime() + 24 * 3600000)));
+});
+
 byId("new-meeting").addEventListener("submit", async (event) => {
   event.preventDefault();
   const button = byId("nm-submit");
   const out = byId("new-credentials");
   alert.textContent = "";
   button.disabled = true;
+  const slotted = byId("nm-when").value === "slots";
   const body = {
     room: byId("nm-room").value,
     guest: { name: byId("nm-name").value.trim(), email: byId("nm-email").value.trim(), phone: byId("nm-phone").value.trim() },
     description: byId("nm-description").value.trim(),
-    start: new Date(byId("nm-start").value).toISOString(),
     duration: Number(byId("nm-duration").value) * 60,
   };
+  if (byId("nm-host").value) body.host = byId("nm-host").value;
+  if (slotted) body.slots = [...byId("nm-slot-list").querySelectorAll("input")].map((i) => new Date(i.value).toISOString());
+  else body.start = new Date(byId("nm-start").value).toISOString();
   if (byId("nm-type").value) body.type = byId("nm-type").value;
   try {
     const created = firstList(await api("POST", "/api/meetings", body));
@@ -432,15 +478,21 @@ byId("new-meeting").addEventListener("submit", async (event) => {
     const link = first.link ? new URL(first.link, location.origin).href : "";
     setChildren(
       out,
-      h("strong", {}, "Meeting created. Its confirmation to the guest is scheduled; the link and key stay in the meeting's details."),
-      h("p", {}, "Link: ", h("span", { class: "secret", id: "new-link" }, link)),
-      h("p", {}, "Guest key: ", h("span", { class: "secret", id: "new-key" }, first.guest_key || "")),
-      h("button", { type: "button", class: "small secondary", onclick: () => navigator.clipboard?.writeText(link) }, "Copy link"),
+      slotted
+        ? h("strong", {}, "Meeting created. The guest is sent the times to choose from; the link and key follow once they chose.")
+        : [
+            h("strong", {}, "Meeting created. Its confirmation to the guest is scheduled; the link and key stay in the meeting's details."),
+            h("p", {}, "Link: ", h("span", { class: "secret", id: "new-link" }, link)),
+            h("p", {}, "Guest key: ", h("span", { class: "secret", id: "new-key" }, first.guest_key || "")),
+            h("button", { type: "button", class: "small secondary", onclick: () => navigator.clipboard?.writeText(link) }, "Copy link"),
+          ],
     );
     out.hidden = false;
     out.focus();
     event.target.reset();
+    slotMode(false);
     byId("nm-start").value = defaultStart();
+    if (me.staff.role === "member") byId("nm-host").value = me.staff.id;
     if (own) byId("nm-room").value = own.slug;
     for (const m of created) if (m.id && !meetings.has(m.id)) upsert(m);
     render();

@@ -34,8 +34,9 @@ const VISIT = "vestibule.visit";
 const RESUME = "vestibule.resume";
 // Where the cleaned join page lives (signalling/pages.py serves join.html there too).
 const JOIN_PATH = "/join";
-// Errors that say nothing about the credential: it is kept for another try.
-const TRANSIENT = new Set(["unavailable", "internal"]);
+// Errors that say nothing against the credential: it is kept for another try
+// (link_not_open: a good link opened before its window; it works from opens_at).
+const TRANSIENT = new Set(["unavailable", "internal", "link_not_open"]);
 
 function loadVisit() {
   try {
@@ -83,6 +84,15 @@ export function takeLinkToken() {
   }
   const visit = loadVisit();
   return visit?.mode === "link" && typeof visit.token === "string" ? visit.token : "";
+}
+
+/** When an early link opens, in the patient's own locale and time zone. */
+function opensAt(iso) {
+  const when = new Date(iso);
+  if (Number.isNaN(when.getTime())) return String(iso);
+  return when.toLocaleString(undefined, {
+    weekday: "long", day: "numeric", month: "long", hour: "2-digit", minute: "2-digit", timeZoneName: "short",
+  });
 }
 
 function reasonText(reason) {
@@ -292,6 +302,10 @@ export function startPatient(container, credential) {
         return;
       }
       document.body.dataset.error = msg.code || "error";
+      if (msg.code === "link_not_open") {
+        end("Your appointment has not opened yet", `This link opens at ${opensAt(msg.opens_at)}. Please come back then.`, { forget: false });
+        return;
+      }
       end("We could not open your appointment", msg.code === "token_invalid" ? UNIFORM_ERROR : msg.message || UNIFORM_ERROR, { forget: spent });
     });
     socket.on("cancelled", () => {
