@@ -83,6 +83,15 @@ class PlanLimit(Forbidden):
         self.plan = plan
 
 
+class RoomArchived(Forbidden):
+    """The room is archived: it admits nobody (staff, or a guest whose meeting is
+    in it). A walk-in is never told this: they get the uniform TokenInvalid."""
+
+    code = "room_archived"
+    close_code = 1008
+    default_message = "this room is archived and admits nobody"
+
+
 class NotFound(VestibuleError):
     code = "not_found"
     http_status = 404
@@ -105,6 +114,14 @@ class BadTransition(Conflict):
         self.machine = machine
         self.state = state
         self.event = event
+
+
+class NoLongerWaiting(Conflict):
+    """A pick of a patient who is not waiting in that queue any more: a colleague
+    picked them first, they left, or a host there admitted them."""
+
+    code = "no_longer_waiting"
+    default_message = "this patient is no longer waiting there"
 
 
 class RoomFull(VestibuleError):
@@ -181,9 +198,11 @@ ALL_ERRORS: tuple[type[VestibuleError], ...] = (
     NotHost,
     ForeignOrigin,
     PlanLimit,
+    RoomArchived,
     NotFound,
     Conflict,
     BadTransition,
+    NoLongerWaiting,
     RoomFull,
     RateLimited,
     TooLarge,
