@@ -2,7 +2,8 @@
 
 ``setup(app)`` adds the routes; ``signalling.app.create_app`` calls it. One
 module per concept: auth (login, logout, me, view-as), clients, team
-(members, groups, API keys), team_rooms (rooms, meeting types), meetings
+(members, groups, API keys), team_rooms (rooms, meeting types), room_admin
+(rename, settings and archive of a room), meetings
 (list, read, book), meeting_changes (confirm, cancel, reschedule, reassign,
 summary, re-issue), messaging (a team's reminders and templates) and
 reviews (the guest's review).
@@ -19,6 +20,7 @@ from signalling.api import (
     meetings,
     messaging,
     reviews,
+    room_admin,
     team,
     team_rooms,
 )
@@ -26,5 +28,6 @@ from signalling.api import (
 
 def setup(app: web.Application) -> None:
     """Add the REST routes to ``app``."""
-    for module in (auth, clients, team, team_rooms, meetings, meeting_changes, messaging, reviews):
+    modules = (auth, clients, team, team_rooms, room_admin, meetings, meeting_changes, messaging)
+    for module in (*modules, reviews):
         module.setup(app)
