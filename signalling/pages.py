@@ -37,6 +37,7 @@ PAGES = {
     "/login": "login.html",
     "/dashboard": "dashboard.html",
     "/manage": "manage.html",
+    "/rooms": "rooms.html",
     "/join/{token}": "join.html",
     # the same page once it took the token out of the address bar (web/static/js/patient.js)
     "/join": "join.html",

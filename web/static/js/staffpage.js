@@ -16,6 +16,7 @@ export async function requireStaff() {
   setChildren(
     nav,
     h("a", { href: "/dashboard" }, "Meetings"),
+    isManager ? null : h("a", { href: "/rooms" }, "Rooms"),
     isManager ? h("a", { href: "/manage" }, "Client accounts") : null,
     h("span", { class: "hint" }, me.staff.name || ""),
     h("button", { type: "button", class: "small secondary", onclick: () => logout() }, "Log out"),
