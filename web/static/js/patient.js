@@ -439,6 +439,10 @@ export function startPatient(container, credential) {
   function waiting(msg) {
     lastWaiting = msg;
     if (walkIn && phase === "check") return; // shown once they continue from the check
+    showWaiting(msg);
+  }
+
+  function showWaiting(msg) {
     if (call.state !== "idle") call.end();
     go("waiting");
     const onHold = Boolean(msg.on_hold);
@@ -463,7 +467,7 @@ export function startPatient(container, credential) {
   view.retry.addEventListener("click", () => check());
   view.proceed.addEventListener("click", () => {
     if (walkIn) {
-      waiting(lastWaiting || { position: null, message: null, on_hold: false });
+      showWaiting(lastWaiting || { position: null, message: null, on_hold: false });
       return;
     }
     view.proceed.disabled = true;
