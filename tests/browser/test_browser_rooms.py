@@ -123,7 +123,7 @@ def test_a_clinician_brings_a_patient_in_from_the_waiting_area(
     room = open_room(context, own_room(me), console)
     area = next(r for r in demo["rooms"] if r["kind"] == "waiting_area")
     queue = room.locator(f'#queues-list li.queue[data-room="{area["slug"]}"]')
-    expect(queue).to_contain_text("Nobody is waiting.")
+    expect(queue).to_contain_text("No patients here right now.")
     room.get_by_role("button", name="Turn on sound and notifications").click()
     expect(room.get_by_role("button", name="Sound and notifications on")).to_be_disabled()
     before = int(room.locator("body").get_attribute("data-knocks") or "0")
@@ -147,7 +147,7 @@ def test_a_clinician_brings_a_patient_in_from_the_waiting_area(
         expect(page.locator("body")).to_have_attribute(
             "data-call-state", "connected", timeout=CONNECT_TIMEOUT
         )
-    expect(queue).to_contain_text("Nobody is waiting.")
+    expect(queue).to_contain_text("No patients here right now.")
     expect(room.locator("#in-call-list")).to_contain_text("Robin Walk")
     # the clinician stayed in their own room: its call is the one the patient joined
     expect(patient.locator("#stage .tile")).to_have_count(2)

@@ -96,7 +96,9 @@ export async function startClinician(container, me, slug) {
     byId("lobby-panel").hidden = !lobby.host;
     if (lobby.host && room && room.kind === "user") offerInvitations();
     call.end();
-    socket.send({ type: "join" });
+    // A reload within the resume window takes the session over, still in the call:
+    // the server then replays `joined` itself and this join is answered bad_transition.
+    socket.send({ type: "join", ref: "join" });
     if (lobby.host) socket.send({ type: "watch" });
   });
   socket.on("joined", (msg) => {
@@ -125,7 +127,10 @@ export async function startClinician(container, me, slug) {
     byId("lobby-count").textContent = n ? `(${n})` : "";
     alerts.update("lobby", "your waiting room", msg.waiting || []);
   });
-  socket.on("error", (msg) => fail(msg.message || msg.code));
+  socket.on("error", (msg) => {
+    if (msg.ref === "join" && msg.code === "bad_transition") return; // already in (above)
+    fail(msg.message || msg.code);
+  });
   socket.on("fatal", (msg) =>
     finish(
       "You cannot enter this room",

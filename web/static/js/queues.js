@@ -109,7 +109,7 @@ export class QueuesPanel {
       h("h3", {}, room.name, " ", h("span", { class: "hint" }, waiting.length ? `(${waiting.length})` : "")),
       waiting.length
         ? h("ul", { class: "plain-list" }, waiting.map((guest) => this.guestItem(room, guest, now)))
-        : h("p", { class: "hint" }, "Nobody is waiting."),
+        : h("p", { class: "hint" }, "No patients here right now."),
     );
   }
 
