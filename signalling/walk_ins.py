@@ -50,7 +50,8 @@ class WalkIns:
         self.store = store
         self.by_address = WindowLimiter(settings.walk_ins_per_address)
         self.by_room = WindowLimiter(settings.walk_ins_per_room)
-        #: counts each outcome (``admitted``, ``throttled``, ``refused``) for the metric
+        #: counts each outcome (``admitted``, ``throttled``, ``refused``) for the metric;
+        #: ``admitted`` is counted before the room is placed (RoomElsewhere may follow)
         self.on_outcome = on_outcome
 
     async def admit(self, hello: Hello, address: str) -> Identity:
