@@ -150,3 +150,22 @@ async def test_an_archived_room_admits_nobody(world: World) -> None:
     guest = await world.connect({"token": world.meeting(1)["token"]})  # Sam's meeting
     await refused(guest, "room_archived")
     assert not [m for m in await probe(host) if m["type"] != "lobby"]
+
+
+async def test_settings_reach_the_live_queue(world: World) -> None:
+    """PATCH /api/rooms/{room} on a room in use: positions hidden from the next
+    notice on, walk-ins refused from the next hello on."""
+    host = await world.host(ADA)
+    first = await world.guest(0)
+    room = await world.app[STORE].find_room_by_slug(world.room_of(ADA))
+    assert room is not None
+    auth = {"Authorization": f"Bearer {world.jwt(ADA)}"}
+    reply = await world.client.patch(
+        f"/api/rooms/{room.id}", json={"show_position": False, "walk_ins": False}, headers=auth
+    )
+    assert reply.status == 200, await reply.text()
+    await host.send({"type": "say", "text": "Back in five"})
+    told = await first.expect("waiting")
+    assert (told["position"], told["message"]) == (None, "Back in five")
+    late = await world.connect({"room": world.room_of(ADA), "name": "Pat Walker"})
+    await refused(late, "token_invalid")
