@@ -99,6 +99,15 @@ class PlanLimit(Forbidden):
         self.plan = plan
 
 
+class RoomArchived(Forbidden):
+    """The room is archived: it admits nobody (staff, or a guest whose meeting is
+    in it). A walk-in is never told this: they get the uniform TokenInvalid."""
+
+    code = "room_archived"
+    close_code = 1008
+    default_message = "this room is archived and admits nobody"
+
+
 class NotFound(VestibuleError):
     code = "not_found"
     http_status = 404
@@ -154,6 +163,14 @@ class SlotNotOffered(Conflict):
 
     code = "slot_not_offered"
     default_message = "that time is not offered for this appointment"
+
+
+class NoLongerWaiting(Conflict):
+    """A pick of a patient who is not waiting in that queue any more: a colleague
+    picked them first, they left, or a host there admitted them."""
+
+    code = "no_longer_waiting"
+    default_message = "this patient is no longer waiting there"
 
 
 class RoomFull(VestibuleError):
@@ -232,12 +249,14 @@ ALL_ERRORS: tuple[type[VestibuleError], ...] = (
     ForeignOrigin,
     PlanLimit,
     KnownPatientsOnly,
+    RoomArchived,
     NotFound,
     Conflict,
     BadTransition,
     SlotTaken,
     SlotAlreadyChosen,
     SlotNotOffered,
+    NoLongerWaiting,
     RoomFull,
     RateLimited,
     TooLarge,

@@ -36,6 +36,13 @@ Rules (docs/domain.md, "Rooms and who may be where"):
   what happened to them (Waiting, Moved), never about the others.
 - Leave of someone not in the lobby is a no-op: the hub sends it on every
   disconnect, including after a Deny or Move already removed them.
+- Supervising shared queues (rooms.supervision): ``Pick`` takes a waiting
+  guest out of a Reception or Waiting Area queue for a clinician who is not
+  in that room (the shell checked they may); only a guest still waiting can
+  be picked, so of two picks of the same guest exactly one succeeds and the
+  other raises NoLongerWaiting. ``TakeIn`` puts the picked guest at the head
+  of the clinician's queue and admits them at once when the clinician is a
+  host in the call and it has room (else they wait there, first in line).
 """
 
 from __future__ import annotations
@@ -46,7 +53,15 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from rooms.errors import BadTransition, Forbidden, Invalid, NotFound, NotHost, RoomFull
+from rooms.errors import (
+    BadTransition,
+    Forbidden,
+    Invalid,
+    NoLongerWaiting,
+    NotFound,
+    NotHost,
+    RoomFull,
+)
 from rooms.participant import ParticipantEvent, ParticipantState, transition
 from rooms.presence import PresenceEvent, PresenceKind, Role
 from rooms.room import Room
@@ -65,7 +80,8 @@ class Person:
     """Someone in the room, as the hub admitted them at hello.
 
     ``meeting_id`` is the meeting a guest's credential belongs to;
-    ``member_id`` is the staff account id of a host or member.
+    ``member_id`` is the staff account id of a host or member; ``walk_in``
+    marks a guest who came without an appointment (no meeting).
     """
 
     id: str
@@ -73,6 +89,7 @@ class Person:
     name: str
     meeting_id: str | None = None
     member_id: str | None = None
+    walk_in: bool = False
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -187,7 +204,26 @@ class Say:
     text: str
 
 
-Command = Arrive | Leave | Admit | AdmitAll | Deny | PutBack | Move | Say
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """A clinician outside this (shared) room takes a waiting guest to their
+    own room; the shell then has them TakeIn there."""
+
+    by: str
+    pid: str
+    to_room_slug: str
+
+
+@dataclass(frozen=True, slots=True)
+class TakeIn:
+    """A picked guest arrives in the picking clinician's room: first in line,
+    and admitted at once when ``by`` hosts the call and it has room."""
+
+    person: Person
+    by: str
+
+
+Command = Arrive | Leave | Admit | AdmitAll | Deny | PutBack | Move | Say | Pick | TakeIn
 
 
 # -- notices --------------------------------------------------------------------
@@ -204,6 +240,7 @@ class WaitingEntry(NamedTuple):
     name: str
     meeting_id: str | None
     since: datetime
+    walk_in: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,6 +464,10 @@ def apply(state: LobbyState, command: Command, now: datetime) -> Decision:
         case Move(by, pid, to_room_slug):
             draft.require_host(by)
             _move(draft, by, pid, to_room_slug)
+        case Pick(by, pid, to_room_slug):
+            _pick(draft, by, pid, to_room_slug)
+        case TakeIn(person, by):
+            _take_in(draft, person, by)
         case Say(by, text):
             draft.require_host(by)
             if len(text) > MAX_HOST_MESSAGE:
@@ -517,6 +558,35 @@ def _move(draft: _Draft, by: str, pid: str, to_room_slug: str) -> None:
     draft.record(PresenceKind.MOVED, person, to_room=to_room_slug, by=by)
 
 
+def _pick(draft: _Draft, by: str, pid: str, to_room_slug: str) -> None:
+    if pid not in draft.waiting:
+        raise NoLongerWaiting()
+    person = draft.people[pid]
+    if to_room_slug == draft.room.slug:
+        raise Invalid("the guest is already in this room")
+    transition(ParticipantState.WAITING, ParticipantEvent.MOVE, role=person.role)
+    draft.remove(pid)
+    draft.tell(pid, Moved(to_room_slug))
+    draft.record(PresenceKind.MOVED, person, to_room=to_room_slug, by=by, picked=True)
+
+
+def _take_in(draft: _Draft, person: Person, by: str) -> None:
+    if person.role is not Role.GUEST:
+        raise Forbidden("only guests can be brought in from a queue")
+    if person.id in draft.people:
+        raise BadTransition("lobby", draft.state_of(person.id).value, "arrive")
+    transition(ParticipantState.ENTERED, ParticipantEvent.WAIT, role=person.role)
+    first = min((seat.ticket for seat in draft.seats.values()), default=draft.next_ticket)
+    draft.people[person.id] = person
+    draft.seats[person.id] = Seat(ticket=first - 1, since=draft.now)
+    draft.enqueue(person.id)
+    draft.record(PresenceKind.WAITING, person)
+    host = draft.people.get(by)
+    hosting = host is not None and host.role is Role.HOST and by in draft.call
+    if hosting and len(draft.call) < draft.room.capacity:
+        draft.admit(by, person.id)
+
+
 def _require_host(people: Mapping[str, Person], call: Sequence[str], by: str) -> None:
     """The one host rule: ``by`` is a host of this room and in its call."""
     person = people.get(by)
@@ -529,7 +599,13 @@ def _queue_view(
 ) -> LobbyView:
     return LobbyView(
         tuple(
-            WaitingEntry(pid, people[pid].name, people[pid].meeting_id, seats[pid].since)
+            WaitingEntry(
+                pid,
+                people[pid].name,
+                people[pid].meeting_id,
+                seats[pid].since,
+                people[pid].walk_in,
+            )
             for pid in waiting
         )
     )

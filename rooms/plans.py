@@ -135,7 +135,8 @@ def check_can_create_room(
     """Raise unless the team may add a room of ``kind`` next to ``existing``.
 
     Shared kinds: PlanLimit naming the plan when the plan lacks the kind or
-    its count is used up. USER rooms are not a plan matter: ``owner_id`` is
+    its count is used up; archived rooms take no place (restoring one is
+    checked as creating it). USER rooms are not a plan matter: ``owner_id`` is
     required and Conflict is raised if that member already has one.
     """
     mine = [room for room in existing if room.team_id == team.id]
@@ -150,7 +151,7 @@ def check_can_create_room(
     if kind not in limits:
         raise PlanLimit(team.plan.value, missing)
     limit = limits[kind]
-    if limit is not None and sum(r.kind is kind for r in mine) >= limit:
+    if limit is not None and sum(r.kind is kind and not r.archived for r in mine) >= limit:
         raise PlanLimit(team.plan.value, more)
 
 

@@ -31,6 +31,7 @@ from rooms.errors import BadMessage, LinkNotOpen, NotFound, TokenInvalid
 from rooms.meeting import Meeting, MeetingType
 from rooms.presence import Role
 from rooms.room import Room
+from rooms.room_admin import check_open
 from rooms.tokens import (
     digest_key,
     digest_link,
@@ -48,6 +49,7 @@ from signalling.settings import Settings
 from signalling.staff_auth import StaffPrincipal, from_jwt
 from signalling.store.base import Store
 from signalling.throttle import WindowLimiter
+from signalling.walk_ins import WalkIns, is_walk_in
 
 log = structlog.get_logger("vestibule.admission")
 
@@ -76,6 +78,7 @@ class Admission:
         invited: Callable[[str, str, datetime], bool],
         placement: Placement | None,
         on_key_alarm: Callable[[], None] = lambda: None,
+        on_walk_in: Callable[[str], None] = lambda outcome: None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -92,6 +95,7 @@ class Admission:
         #: whether the owner of a consulting room invited this colleague in
         self.invited = invited
         self.placement = placement
+        self.walk_ins = WalkIns(store, settings, on_walk_in)
 
     async def admit(
         self, hello: Hello, *, cookie_staff: StaffPrincipal | None, address: str, now: datetime
@@ -112,6 +116,8 @@ class Admission:
             return await self._staff(staff, hello, now)
         if cookie_staff is not None:
             return await self._staff(cookie_staff, hello, now)
+        if is_walk_in(hello):
+            return Admitted(await self.walk_ins.admit(hello, address))
         raise TokenInvalid()
 
     async def _guest_room(self, hello: Hello, now: datetime) -> str | None:
@@ -215,6 +221,7 @@ class Admission:
     async def _guest(self, cred: Credential, hello: Hello) -> Identity:
         meeting = await self.meetings.get(cred.meeting_id, self.store.get_meeting)
         room = await self.rooms.get(meeting.room_id, self.store.get_room)
+        check_open(room)
         instructions = ""
         if meeting.type_id:
             try:
@@ -245,6 +252,7 @@ class Admission:
         if staff.account.team_id != room.team_id:
             # exactly as for an unknown room: a name says nothing about other teams
             raise NotFound("no such room")
+        check_open(room)
         team = await self.store.get_team(room.team_id)
         role = access.role_in_room(
             staff.account, team, room, invited=self.invited(room.id, staff.account.id, now)

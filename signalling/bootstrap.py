@@ -158,6 +158,7 @@ def create_app(
         invited=rooms.is_invited,
         placement=leases,
         on_key_alarm=metrics.guest_key_alarms.inc,
+        on_walk_in=lambda outcome: metrics.walk_ins.labels(outcome).inc(),
     )
     handshake = Handshake(settings, store, clock, metrics, admission, rooms)
     staff_sockets = StaffSockets(store)

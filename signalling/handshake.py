@@ -32,6 +32,7 @@ from signalling.session import Session
 from signalling.settings import Settings
 from signalling.staff_auth import StaffPrincipal, from_session_cookie
 from signalling.store.base import Store
+from signalling.walk_ins import walked_in
 
 log = structlog.get_logger("vestibule.handshake")
 
@@ -114,6 +115,10 @@ class Handshake:
             place = self.rooms.place_of(session)
             if place is not None:
                 await session.send(place)
+        elif walked_in(who):
+            # A walk-in has nothing to wait for but a host: they queue at once
+            # (docs/protocol.md, "Walk-ins"); their media check runs meanwhile.
+            await self.rooms.join(session)
         return session
 
     async def _resume(self, conn: Connection, hello: p.Hello) -> Session:

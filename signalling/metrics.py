@@ -139,6 +139,12 @@ class Metrics:
             "Minutes in which one room received key_attempts_per_room wrong guest keys",
             registry=r,
         )
+        self.walk_ins = Counter(
+            "vestibule_walk_ins",
+            "Walk-in hellos, by outcome (admitted, throttled, refused)",
+            ["outcome"],
+            registry=r,
+        )
         self.webhook_dead_letters = Counter(
             "vestibule_webhook_dead_letters",
             "Webhook deliveries given up after retries",

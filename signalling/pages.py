@@ -44,6 +44,7 @@ PAGES = {
     # an invited member chooses a password (the token stays in the address:
     # the page sends it once and the server spends it)
     "/welcome/{token}": "welcome.html",
+    "/rooms": "rooms.html",
     "/join/{token}": "join.html",
     # the same page once it took the token out of the address bar (web/static/js/patient.js)
     "/join": "join.html",

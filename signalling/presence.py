@@ -50,7 +50,7 @@ import structlog
 
 from rooms.errors import NotFound, Unavailable
 from rooms.meeting import Meeting
-from rooms.presence import LogEntry, MeetingChange, PresenceEvent, PresenceKind
+from rooms.presence import LogEntry, MeetingChange, PresenceEvent, PresenceKind, Role
 from rooms.status import (
     GuestIndicator,
     MeetingFacts,
@@ -328,6 +328,8 @@ class PresenceLog:
                 return [await self.meetings.get(event.meeting_id, self.store.get_meeting)]
             except NotFound:
                 return []
+        if event.role is Role.GUEST:
+            return []  # a walk-in: no meeting, and none of the room's meetings is theirs
         if event.kind in (
             PresenceKind.CALL_CONNECTED,
             PresenceKind.CALL_FAILED,

@@ -115,6 +115,27 @@ class Invite:
 
 
 @dataclass(frozen=True, slots=True)
+class Watch:
+    """A host follows the team's shared queues (Reception, Waiting Area)."""
+
+    ref: Ref = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unwatch:
+    ref: Ref = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """A host brings a patient waiting in a watched queue into their own room."""
+
+    participant: str
+    room: str
+    ref: Ref = None
+
+
+@dataclass(frozen=True, slots=True)
 class Say:
     text: str
     ref: Ref = None
@@ -156,6 +177,9 @@ ClientMessage = (
     | Move
     | Say
     | Invite
+    | Watch
+    | Unwatch
+    | Pick
     | MediaCheckOffer
     | Ping
     | Pong
@@ -306,6 +330,14 @@ MESSAGES: Mapping[str, tuple[type, Parser]] = {
     # the text limit is a domain rule (Invalid), checked by the lobby; bound it loosely here
     "say": (Say, lambda o: Say(text=_req(o, "text", 4 * MAX_SAY), ref=_ref(o))),
     "invite": (Invite, lambda o: Invite(member=_req(o, "member", MAX_ID), ref=_ref(o))),
+    "watch": (Watch, lambda o: Watch(ref=_ref(o))),
+    "unwatch": (Unwatch, lambda o: Unwatch(ref=_ref(o))),
+    "pick": (
+        Pick,
+        lambda o: Pick(
+            participant=_req(o, "participant", MAX_ID), room=_req(o, "room", MAX_ID), ref=_ref(o)
+        ),
+    ),
     "mediacheck.offer": (
         MediaCheckOffer,
         lambda o: MediaCheckOffer(sdp=_req(o, "sdp", MAX_SDP), ref=_ref(o)),
@@ -336,6 +368,7 @@ SERVER_TYPES = frozenset(
         "participant",
         "lobby",
         "invited",
+        "queues",
         "signal",
         "mediacheck.answer",
         "mediacheck.progress",

@@ -13,14 +13,25 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable, Collection, Coroutine
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
 
-from rooms import access, lobby
-from rooms.errors import BadMessage, BadTransition, Busy, Conflict, Forbidden, NotFound, NotHost
+from rooms import access, lobby, supervision
+from rooms.errors import (
+    BadMessage,
+    BadTransition,
+    Busy,
+    Conflict,
+    Forbidden,
+    NoLongerWaiting,
+    NotFound,
+    NotHost,
+)
 from rooms.presence import LogEntry, MeetingChange, PresenceEvent, PresenceKind, Role
+from rooms.room import Room
 from signalling import protocol as p
 from signalling.bus import Bus
 from signalling.clock import Clock
@@ -31,6 +42,8 @@ from signalling.room_runtime import Recorder, RoomRuntime
 from signalling.session import Identity, Session, SessionRegistry
 from signalling.settings import Settings
 from signalling.store.base import Store
+from signalling.walk_ins import walked_in
+from signalling.watch import QueueWatch
 
 log = structlog.get_logger("vestibule.rooms")
 
@@ -80,6 +93,10 @@ class RoomCommands:
         #: meeting cancelled on any node reaches its guests here
         self._bus = bus
         self._teams: dict[str, Callable[[], None]] = {}
+        #: each walk-in's latest check indicator (they have no meeting to fold it into)
+        self.walk_in_checks: dict[str, str] = {}
+        #: hosts watching the team's shared queues (signalling/watch.py)
+        self.watch = QueueWatch(store, self.rooms.get)
 
     # -- the commands --------------------------------------------------------------
 
@@ -107,6 +124,12 @@ class RoomCommands:
                 await self._move(session, message)
             case p.Invite():
                 await self._invite(session, message)
+            case p.Watch():
+                await self.watch.watch(session)
+            case p.Unwatch():
+                self.watch.unwatch(session)
+            case p.Pick():
+                await self._pick(session, message)
             case p.MediaCheckOffer():
                 if self.checks is None:
                     raise Busy("media checks are not available on this server", retry_after=30)
@@ -140,7 +163,7 @@ class RoomCommands:
         who = session.who
         runtime.sessions[session.pid] = session
         session.joined = True
-        person = lobby.Person(who.participant, who.role, who.name, who.meeting_id, who.staff_id)
+        person = _person(who)
         try:
             await runtime.apply(lobby.Arrive(person), self.clock.now())
         except Exception:
@@ -222,6 +245,41 @@ class RoomCommands:
         guest.joined = False
         await self.join(guest)
 
+    async def _pick(self, session: Session, msg: p.Pick) -> None:
+        """Bring a patient waiting in a watched queue into the room ``session``
+        hosts: out of that queue (exactly one of two simultaneous picks gets
+        them; the other is NoLongerWaiting), then first in line here, admitted
+        at once while the picker is in the call and it has room."""
+        runtime = self._hosting(session)
+        source_room = await self.store.find_room_by_slug(msg.room)
+        if source_room is None or source_room.team_id != runtime.room.team_id:
+            raise NotFound("no such room")
+        supervision.check_pick(source_room, runtime.room)
+        source = self.rooms.get(source_room.id)
+        guest = None if source is None else source.sessions.get(msg.participant)
+        if source is None or guest is None:
+            raise NoLongerWaiting()
+        now = self.clock.now()
+        await source.apply(lobby.Pick(session.pid, msg.participant, runtime.room.slug), now)
+        source.sessions.pop(guest.pid, None)
+        self._forget_if_empty(source)
+        guest.who = replace(guest.who, room=runtime.room)
+        runtime.sessions[guest.pid] = guest
+        try:
+            await runtime.apply(lobby.TakeIn(_person(guest.who), session.pid), self.clock.now())
+        except Exception:
+            runtime.sessions.pop(guest.pid, None)
+            guest.joined = False
+            await self.leave(guest)
+            raise
+
+    def _queue_changed(self, runtime: RoomRuntime) -> None:
+        """A queue changed (after its notices went out): tell whoever watches it."""
+        if runtime.room.kind in supervision.SUPERVISED_KINDS and self.watch.watching(
+            runtime.room.id
+        ):
+            self._spawn(self.watch.changed(runtime.room.id))
+
     # -- rooms and sessions ----------------------------------------------------------
 
     def _runtime_for(self, session: Session) -> RoomRuntime:
@@ -229,7 +287,12 @@ class RoomCommands:
         runtime = self.rooms.get(room.id)
         if runtime is None:
             runtime = RoomRuntime(
-                room, self.recorder, self._after_notice, self.metrics.relay_latency
+                room,
+                self.recorder,
+                self._after_notice,
+                self.metrics.relay_latency,
+                on_queue=self._queue_changed,
+                walk_in_checks=self.walk_in_checks,
             )
             self.rooms[room.id] = runtime
             self.metrics.rooms.set(len(self.rooms))
@@ -277,6 +340,14 @@ class RoomCommands:
     def _after_notice(self, session: Session, payload: lobby.Payload) -> None:
         if isinstance(payload, lobby.Denied):
             self.end(session, CloseReason.DENIED)
+
+    def room_changed(self, room: Room) -> None:
+        """A room's name or settings changed: the live room on this node uses
+        them from its next command on (who is in it stays)."""
+        runtime = self.rooms.get(room.id)
+        if runtime is not None:
+            runtime.room = room
+            runtime.state = replace(runtime.state, room=room)
 
     def place_of(self, session: Session) -> dict[str, Any] | None:
         """Where ``session`` stands in its room (for a connection taking over)."""
@@ -355,6 +426,9 @@ class RoomCommands:
         """A media check ended: its verdict goes to the log, the hosts' queue view
         shows the new indicator."""
         await self.record(session, PresenceKind.CHECKED, **detail)
+        if walked_in(session.who):
+            passed = detail.get("verdict") == "passed"
+            self.walk_in_checks[session.pid] = "check_passed" if passed else "check_failed"
         runtime = self.rooms.get(session.who.room.id)
         if runtime is not None:
             await runtime.refresh_lobby_view()
@@ -378,6 +452,8 @@ class RoomCommands:
     def end(self, session: Session, reason: str, code: CloseCode = CloseCode.NORMAL) -> None:
         """The participant is gone for good: forget them, close their socket."""
         self.sessions.remove(session)
+        self.watch.unwatch(session)
+        self.walk_in_checks.pop(session.pid, None)
         self.metrics.sessions.set(len(self.sessions))
         if self.checks is not None:
             self.checks.cancel(session)
@@ -403,3 +479,15 @@ class RoomCommands:
             room=session.who.room.id,
         )
         self._spawn(self.leave(session))
+
+
+def _person(who: Identity) -> lobby.Person:
+    """Who a session is, as the lobby knows them."""
+    return lobby.Person(
+        who.participant,
+        who.role,
+        who.name,
+        who.meeting_id,
+        who.staff_id,
+        walk_in=walked_in(who),
+    )

@@ -10,9 +10,10 @@ updates.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from time import perf_counter
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import orjson
@@ -24,6 +25,8 @@ from rooms.room import Room
 from signalling.metrics import FastHistogram
 from signalling.protocol import Signal
 from signalling.session import Session
+
+_NO_CHECKS: Mapping[str, str] = MappingProxyType({})
 
 #: an invitation into a consulting room is for the consultation in progress; an
 #: hour covers the longest usual one, and it lapses anyway when the room empties
@@ -45,8 +48,13 @@ class Recorder(Protocol):
     def indicator(self, meeting_id: str | None) -> str: ...
 
 
-def notice_body(payload: lobby.Payload, indicator: Callable[[str | None], str]) -> dict[str, Any]:
-    """The wire message for one lobby notice (docs/protocol.md)."""
+def notice_body(
+    payload: lobby.Payload,
+    indicator: Callable[[str | None], str],
+    walk_in_checks: Mapping[str, str] = _NO_CHECKS,
+) -> dict[str, Any]:
+    """The wire message for one lobby notice (docs/protocol.md). A walk-in has
+    no meeting: their indicator is their latest check in ``walk_in_checks``."""
     match payload:
         case lobby.Waiting(position=position, message=message, on_hold=on_hold):
             return {"type": "waiting", "position": position, "message": message, "on_hold": on_hold}
@@ -82,7 +90,12 @@ def notice_body(payload: lobby.Payload, indicator: Callable[[str | None], str]) 
                         "name": e.name,
                         "meeting": e.meeting_id,
                         "since": e.since.timestamp(),
-                        "indicator": _waiting_indicator(indicator, e.meeting_id),
+                        "indicator": (
+                            walk_in_checks.get(e.id, "entered")
+                            if e.walk_in
+                            else _waiting_indicator(indicator, e.meeting_id)
+                        ),
+                        "walk_in": e.walk_in,
                     }
                     for e in entries
                 ],
@@ -103,8 +116,10 @@ class RoomRuntime:
     __slots__ = (
         "_invited",
         "_on_notice",
+        "_on_queue",
         "_recorder",
         "_relay_latency",
+        "_walk_in_checks",
         "in_call",
         "room",
         "sessions",
@@ -117,6 +132,9 @@ class RoomRuntime:
         recorder: Recorder,
         on_notice: Callable[[Session, lobby.Payload], None],
         relay_latency: FastHistogram,
+        *,
+        on_queue: Callable[[RoomRuntime], None] = lambda runtime: None,
+        walk_in_checks: Mapping[str, str] = _NO_CHECKS,
     ) -> None:
         self.room = room
         self.state = lobby.LobbyState.empty(room)
@@ -129,6 +147,10 @@ class RoomRuntime:
         self._relay_latency = relay_latency
         #: colleagues the owner invited in: staff id -> when the invitation lapses
         self._invited: dict[str, datetime] = {}
+        #: told after the queue (or an indicator in it) changed, once delivered
+        self._on_queue = on_queue
+        #: the latest check indicator of each walk-in (who have no meeting)
+        self._walk_in_checks = walk_in_checks
 
     @property
     def empty(self) -> bool:
@@ -136,6 +158,7 @@ class RoomRuntime:
 
     async def apply(self, command: lobby.Command, now: datetime) -> lobby.Decision:
         """Apply one command (raises the lobby's errors), then deliver what it decided."""
+        queue_before = self.state.waiting
         decision = lobby.apply(self.state, command, now)
         self.state = decision.state
         self.in_call = frozenset(decision.state.call)
@@ -149,9 +172,21 @@ class RoomRuntime:
             target = self.sessions.get(notice.to)
             if target is None:
                 continue
-            await target.send(notice_body(notice.payload, self._recorder.indicator))
+            await target.send(self.body(notice.payload))
             self._on_notice(target, notice.payload)
+        if decision.state.waiting != queue_before:
+            self._on_queue(self)
         return decision
+
+    def body(self, payload: lobby.Payload) -> dict[str, Any]:
+        """The wire message of one of this room's notices."""
+        return notice_body(payload, self._recorder.indicator, self._walk_in_checks)
+
+    def queue(self) -> list[dict[str, Any]]:
+        """The queue as hosts see it (the ``waiting`` list of ``lobby``)."""
+        body = self.body(lobby.queue_view(self.state))
+        waiting: list[dict[str, Any]] = body["waiting"]
+        return waiting
 
     def invite(self, staff_id: str, now: datetime) -> None:
         self._invited[staff_id] = now + INVITATION_TTL
@@ -164,17 +199,18 @@ class RoomRuntime:
         """Re-send the queue to the hosts (an indicator changed)."""
         if not self.state.waiting:
             return
-        body = notice_body(lobby.queue_view(self.state), self._recorder.indicator)
+        body = self.body(lobby.queue_view(self.state))
         for pid in self.state.hosts():
             session = self.sessions.get(pid)
             if session is not None:
                 await session.send(body)
+        self._on_queue(self)
 
     def place_of(self, pid: str) -> dict[str, Any] | None:
         """The message that tells ``pid`` where they stand (``waiting`` or
         ``joined``), for a connection taking over their place; None if not here."""
         payload = lobby.place_of(self.state, pid)
-        return None if payload is None else notice_body(payload, self._recorder.indicator)
+        return None if payload is None else self.body(payload)
 
     async def relay(self, sender: Session, msg: Signal) -> None:
         """Relay one signal between two participants of this call (the hot path)."""

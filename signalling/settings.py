@@ -75,6 +75,10 @@ class Settings:
     #: wrong guest keys for one room within a minute that raise the alarm (the
     #: metric vestibule_guest_key_alarms_total and a warning line); refuses nobody
     key_attempts_per_room: int = 30
+    #: walk-in hellos per client address per minute (more are rate_limited)
+    walk_ins_per_address: int = 5
+    #: walk-in hellos per room per minute, from all addresses (more are rate_limited)
+    walk_ins_per_room: int = 30
     #: base64 of the 32-byte AES-GCM key that seals guest links and keys at rest
     #: (signalling.sealing); never stored in the database. ``vestibule serve``
     #: refuses to start without it unless it runs the demo, which keeps a

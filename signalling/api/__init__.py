@@ -2,7 +2,8 @@
 
 ``setup(app)`` adds the routes; ``signalling.bootstrap.create_app`` calls it. One
 module per concept: auth (login, logout, me, view-as), clients, team
-(members, groups, API keys), team_rooms (rooms, meeting types), meetings
+(members, groups, API keys), team_rooms (rooms, meeting types), room_admin
+(rename, settings and archive of a room), meetings
 (list, read, book), meeting_changes (confirm, cancel, reschedule, reassign,
 summary, re-issue), messaging (a team's reminders and templates),
 slot_choice (the guest picks a proposed slot), reviews (the guest's review),
@@ -27,6 +28,7 @@ from signalling.api import (
     members,
     messaging,
     reviews,
+    room_admin,
     slot_choice,
     team,
     team_rooms,
@@ -41,6 +43,7 @@ def setup(app: web.Application) -> None:
         clients,
         team,
         team_rooms,
+        room_admin,
         meetings,
         meeting_changes,
         messaging,

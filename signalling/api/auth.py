@@ -127,7 +127,7 @@ async def me(request: web.Request) -> web.Response:
             rooms = [
                 room_json(room)
                 for room in await store.list_rooms(found.id)
-                if _hosts(principal.account, principal.via, room)
+                if _hosts(principal.account, principal.via, room) and not room.archived
             ]
     return web.json_response(
         {

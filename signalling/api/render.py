@@ -79,6 +79,8 @@ def room_json(room: Room) -> Json:
         "shared": room.shared,
         "show_position": room.show_position,
         "capacity": room.capacity,
+        "walk_ins": room.walk_ins,
+        "archived": room.archived,
     }
 
 

@@ -7,7 +7,7 @@ from aiohttp import web
 from rooms.errors import Conflict, Invalid
 from rooms.meeting import MeetingKind
 from rooms.plans import check_can_create_room
-from rooms.room import Room, RoomKind
+from rooms.room import WALK_IN_KINDS, Room, RoomKind
 from rooms.schedule import make_meeting_type
 from rooms.validate import check_name, slugify, unique_slug
 from signalling.api.body import boolean, read_json, seconds, string_list, text
@@ -56,7 +56,14 @@ async def create_room(request: web.Request) -> web.Response:
         if await store.find_room_by_slug(slug) is not None:
             taken.add(slug)
             continue
-        room = Room(id=new_id(), team_id=actor.team.id, slug=slug, name=name, kind=kind)
+        room = Room(
+            id=new_id(),
+            team_id=actor.team.id,
+            slug=slug,
+            name=name,
+            kind=kind,
+            walk_ins=kind in WALK_IN_KINDS,
+        )
         try:
             await store.add_room(room)
         except Conflict:

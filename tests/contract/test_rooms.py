@@ -74,3 +74,17 @@ async def test_meeting_types(world: World) -> None:
         await store.update_meeting_type(dataclasses.replace(changed, id="ghost"))
     with pytest.raises(Conflict):
         await store.add_meeting_type(brief)
+
+
+async def test_room_settings_and_archive_round_trip(world: World) -> None:
+    store = world.store
+    changed = dataclasses.replace(
+        world.shared, name="Front desk", walk_ins=False, archived=True, show_position=False
+    )
+    await store.update_room(changed)
+    assert await store.get_room(world.shared.id) == changed
+    assert await store.find_room_by_slug(world.shared.slug) == changed
+    assert changed in await store.list_rooms(world.team.id)
+    restored = dataclasses.replace(changed, walk_ins=True, archived=False)
+    await store.update_room(restored)
+    assert await store.get_room(world.shared.id) == restored

@@ -104,13 +104,14 @@ def server_schemas() -> dict[str, Schema]:
     waiting_entry: Schema = {
         "type": "object",
         "additionalProperties": False,
-        "required": ["id", "name", "meeting", "since", "indicator"],
+        "required": ["id", "name", "meeting", "since", "indicator", "walk_in"],
         "properties": {
             "id": ID,
             "name": STR,
             "meeting": {"type": ["string", "null"]},
             "since": NUM,
             "indicator": INDICATOR,
+            "walk_in": {"type": "boolean"},
         },
     }
     candidate: Schema = {
@@ -168,9 +169,11 @@ def server_schemas() -> dict[str, Schema]:
                     "forbidden",
                     "not_host",
                     "plan_limit",
+                    "room_archived",
                     "not_found",
                     "conflict",
                     "bad_transition",
+                    "no_longer_waiting",
                     "room_full",
                     "rate_limited",
                     "too_large",
@@ -236,6 +239,24 @@ def server_schemas() -> dict[str, Schema]:
         },
         "lobby": message("lobby", ["waiting"], waiting={"type": "array", "items": waiting_entry}),
         "invited": message("invited", ["member"], member=ID),
+        "queues": message(
+            "queues",
+            ["rooms"],
+            rooms={
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["room", "name", "kind", "waiting"],
+                    "properties": {
+                        "room": ID,
+                        "name": STR,
+                        "kind": {"enum": ["reception", "waiting_area"]},
+                        "waiting": {"type": "array", "items": waiting_entry},
+                    },
+                },
+            },
+        ),
         "signal": message(
             "signal",
             ["from", "kind"],

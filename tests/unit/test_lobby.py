@@ -13,6 +13,7 @@ from rooms.errors import (
     BadTransition,
     Forbidden,
     Invalid,
+    NoLongerWaiting,
     NotFound,
     NotHost,
     RoomFull,
@@ -39,8 +40,10 @@ from rooms.lobby import (
     ParticipantWent,
     Payload,
     Person,
+    Pick,
     PutBack,
     Say,
+    TakeIn,
     Waiting,
     WaitingEntry,
 )
@@ -535,3 +538,60 @@ def test_random_command_sequences_keep_the_invariants(
         for event in decision.presence:
             assert (event.team_id, event.room_id, event.at) == ("t1", "r1", clock.now)
         state = after
+
+
+# -- walk-ins and picks from a supervised queue -------------------------------------
+
+
+def test_a_walk_in_waits_and_is_marked_on_the_hosts_view() -> None:
+    walker = Person("w1", Role.GUEST, "Pat Walker", walk_in=True)
+    decision = lobby_apply(lobby(Arrive(HOST)), Arrive(walker), T0)
+    assert to(decision, "w1") == [Waiting(position=1, message=None, on_hold=False)]
+    view = LobbyView((WaitingEntry("w1", "Pat Walker", None, T0, True),))
+    assert to(decision, "h1") == [view]
+    assert [e.meeting_id for e in decision.presence] == [None]
+
+
+def test_a_pick_takes_a_waiting_guest_once() -> None:
+    picked = lobby_apply(lobby(Arrive(G1), Arrive(G2)), Pick("s-ada", "g1", "dr-ada"), T0)
+    assert picked.state.waiting == ("g2",)
+    assert to(picked, "g1") == [Moved("dr-ada")]
+    assert to(picked, "g2") == [Waiting(position=1, message=None, on_hold=False)]
+    (moved,) = picked.presence
+    assert (moved.kind, dict(moved.detail)) == (
+        PresenceKind.MOVED,
+        {"to_room": "dr-ada", "by": "s-ada", "picked": True},
+    )
+    with pytest.raises(NoLongerWaiting):
+        lobby_apply(picked.state, Pick("s-sam", "g1", "dr-sam"), T0)
+
+
+def test_only_a_waiting_guest_is_picked() -> None:
+    state = lobby(Arrive(HOST), Arrive(G1), Admit("h1", "g1"))
+    with pytest.raises(NoLongerWaiting):
+        lobby_apply(state, Pick("s-ada", "g1", "dr-ada"), T0)
+    with pytest.raises(NoLongerWaiting):
+        lobby_apply(state, Pick("s-ada", "h1", "dr-ada"), T0)
+
+
+def test_take_in_admits_when_the_picker_hosts_the_call() -> None:
+    decision = lobby_apply(lobby(Arrive(HOST), Arrive(G2)), TakeIn(G1, "h1"), T0)
+    assert decision.state.call == ("h1", "g1")
+    assert decision.state.waiting == ("g2",)
+    assert Admitted() in to(decision, "g1")
+    assert kinds(decision) == [
+        (PresenceKind.WAITING, "g1"),
+        (PresenceKind.ADMITTED, "g1"),
+        (PresenceKind.IN_CALL, "g1"),
+    ]
+
+
+def test_take_in_waits_first_in_line_otherwise() -> None:
+    decision = lobby_apply(lobby(Arrive(G2), Arrive(G3)), TakeIn(G1, "h1"), T0)
+    assert decision.state.waiting == ("g1", "g2", "g3")
+    assert to(decision, "g1") == [Waiting(position=1, message=None, on_hold=False)]
+    full = lobby(Arrive(HOST), capacity=1)
+    decision = lobby_apply(full, TakeIn(G1, "h1"), T0)
+    assert decision.state.waiting == ("g1",)
+    with pytest.raises(Forbidden):
+        lobby_apply(full, TakeIn(HOST2, "h1"), T0)

@@ -1,11 +1,13 @@
 // The clinician's room (room.html when logged in): hello {room} with the session
-// cookie, join, the call, and the lobby panel for hosts.
+// cookie, join, the call, the lobby panel for hosts, and the team's shared queues
+// they watch (queues.js), with a knock when someone starts waiting.
 
 import { api } from "./api.js";
 import { Call } from "./call.js";
 import { byId, h, setChildren } from "./dom.js";
 import { LobbyPanel } from "./lobby.js";
 import { bindToggle, openCamera, stopStream } from "./media.js";
+import { Alerts, QueuesPanel } from "./queues.js";
 import { Signalling } from "./signalling.js";
 
 /**
@@ -53,6 +55,18 @@ export async function startClinician(container, me, slug) {
   let selfId = "";
   let left = false;
   lobby.render([]);
+  const alerts = new Alerts(byId("knock"), document.title);
+  const queues = new QueuesPanel({
+    panel: byId("queues-panel"),
+    list: byId("queues-list"),
+    send: (msg) => socket.send(msg),
+    alerts,
+  });
+  byId("alerts-on").addEventListener("click", async () => {
+    await alerts.enable();
+    byId("alerts-on").textContent = "Sound and notifications on";
+    byId("alerts-on").disabled = true;
+  });
 
   function finish(title, text) {
     left = true;
@@ -82,12 +96,21 @@ export async function startClinician(container, me, slug) {
     byId("lobby-panel").hidden = !lobby.host;
     if (lobby.host && room && room.kind === "user") offerInvitations();
     call.end();
-    socket.send({ type: "join" });
+    // A reload within the resume window takes the session over, still in the call:
+    // the server then replays `joined` itself and this join is answered bad_transition.
+    socket.send({ type: "join", ref: "join" });
+    if (lobby.host) socket.send({ type: "watch" });
   });
   socket.on("joined", (msg) => {
     call.joined(msg.participants, selfId);
     document.body.dataset.step = "call";
+    queues.canPick = lobby.host;
+    queues.refresh();
     say("You are in the room.");
+  });
+  socket.on("queues", (msg) => {
+    queues.render(msg.rooms);
+    document.body.dataset.watching = "true";
   });
   socket.on("participant", (msg) => {
     if (msg.event === "came") {
@@ -102,8 +125,12 @@ export async function startClinician(container, me, slug) {
     lobby.render(msg.waiting);
     const n = (msg.waiting || []).length;
     byId("lobby-count").textContent = n ? `(${n})` : "";
+    alerts.update("lobby", "your waiting room", msg.waiting || []);
   });
-  socket.on("error", (msg) => fail(msg.message || msg.code));
+  socket.on("error", (msg) => {
+    if (msg.ref === "join" && msg.code === "bad_transition") return; // already in (above)
+    fail(msg.message || msg.code);
+  });
   socket.on("fatal", (msg) =>
     finish(
       "You cannot enter this room",

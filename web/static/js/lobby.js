@@ -51,7 +51,7 @@ export class LobbyPanel {
       "li",
       { dataset: { participant: guest.id, indicator: guest.indicator || "" }, class: "lobby-guest" },
       h("div", { class: "row" },
-        h("span", { class: "who" }, name),
+        h("span", { class: "who" }, name, guest.walk_in ? h("span", { class: "status-badge walk-in" }, "Walk-in") : null),
         indicatorElement(guest.indicator)),
       h("p", { class: "hint" }, waitedFor(guest.since, now)),
       h("div", { class: "row" },

@@ -4,6 +4,9 @@
 //     (name: the name, and the key on a room page; check: the media check, with Retry;
 //      waiting: the queue, on hold after the last host left; ended: left, denied, error)
 //
+// A walk-in (a room page, no key typed: only a name) is queued by the server at hello;
+// the page still shows the check first and the queue after it.
+//
 // Nothing is kept in localStorage: on a shared computer the next person must not come
 // back as this patient. What a reload needs (the link token or guest key, the rejoin
 // secret from `welcome`, the name) is one sessionStorage entry, VISIT: it lives in this
@@ -21,6 +24,9 @@ import { Signalling } from "./signalling.js";
 const UNIFORM_ERROR =
   "This link or key cannot be used. It may have expired, been used on another device, " +
   "or been typed incorrectly. Please contact your clinic for a new one.";
+const NO_WALK_INS =
+  "This room cannot be entered without an appointment. If you have a guest key, " +
+  "please enter it; otherwise contact your clinic.";
 
 // How long to wait after a rejoin welcome for the server to replay our place: it sends
 // it immediately after welcome on the same socket, so a second is ample even on a slow link.
@@ -104,7 +110,7 @@ function buildView(mode) {
   const video = () => h("video", { class: "preview", autoplay: true, muted: true, playsinline: true, "aria-label": "Your camera preview" });
   const nameInput = h("input", { id: "guest-name", name: "name", type: "text", autocomplete: "name", maxlength: 80, required: true, value: "" });
   const keyInput = mode === "key"
-    ? h("input", { id: "guest-key", name: "guest_key", type: "text", autocomplete: "off", autocapitalize: "characters", spellcheck: "false", maxlength: 32, required: true })
+    ? h("input", { id: "guest-key", name: "guest_key", type: "text", autocomplete: "off", autocapitalize: "characters", spellcheck: "false", maxlength: 32 })
     : null;
   const view = {
     status: h("p", { class: "status", role: "status", "aria-live": "polite", id: "status" }),
@@ -138,7 +144,12 @@ function buildView(mode) {
   view.form = h(
     "form",
     { id: "name-form", novalidate: false },
-    keyInput && [h("label", { for: "guest-key" }, "Guest key"), h("p", { class: "hint" }, "The short code from your appointment email, for example 7KQ4-MZ9P."), keyInput],
+    keyInput && [
+      h("label", { for: "guest-key" }, "Guest key"),
+      h("p", { class: "hint" }, "The short code from your appointment email, for example 7KQ4-MZ9P."),
+      keyInput,
+      h("p", { class: "hint", id: "walk-in-hint" }, "No appointment? Leave the key empty and give your name: you will wait until a clinician lets you in."),
+    ],
     h("label", { for: "guest-name" }, "Your name"),
     h("p", { class: "hint" }, "This is the name your clinician will see."),
     nameInput,
@@ -196,6 +207,10 @@ export function startPatient(container, credential) {
   // although the stored visit is gone.
   let rejoinSecret = null;
   let checkPassed = false;
+  // A walk-in: no credential, queued by the hello itself. While the check runs their
+  // place is kept here and shown once they continue.
+  let walkIn = false;
+  let lastWaiting = null;
 
   const say = (text) => { view.status.textContent = text; };
   const fail = (text) => { view.alert.textContent = text; };
@@ -276,6 +291,7 @@ export function startPatient(container, credential) {
     const hello = () => {
       const msg = { type: "hello", name: guestName || undefined };
       if (credential.mode === "link") msg.token = credential.token;
+      else if (walkIn) msg.room = credential.room;
       else Object.assign(msg, { guest_key: guestKey, room: credential.room });
       if (rejoin) msg.rejoin = rejoin;
       return msg;
@@ -295,7 +311,7 @@ export function startPatient(container, credential) {
         rejoinSecret = null;
       }
       if (credential.mode === "key" && !rejoin && phase === "name") {
-        fail(UNIFORM_ERROR);
+        fail(walkIn ? (msg.code === "token_invalid" ? NO_WALK_INS : msg.message || NO_WALK_INS) : UNIFORM_ERROR);
         view.form.querySelector("button").disabled = false;
         view.keyInput.select();
         view.keyInput.focus();
@@ -340,6 +356,7 @@ export function startPatient(container, credential) {
     socket.on("error", (msg) => {
       if (msg.code === "busy") return; // handled by the media check
       fail(msg.message || "Something went wrong. Please try again.");
+      if (phase === "name") view.form.querySelector("button").disabled = false; // throttled: try later
     });
     socket.start();
   }
@@ -366,7 +383,11 @@ export function startPatient(container, credential) {
       );
       view.instructions.hidden = false;
     }
-    if (phase === "waiting" || phase === "call") {
+    if (walkIn) {
+      // The hello queued us; a fresh session after a lost one is queued again the same way.
+      document.body.dataset.walkIn = "true";
+      if (phase !== "waiting" && phase !== "call") check();
+    } else if (phase === "waiting" || phase === "call") {
       // A fresh session after the old one could not be resumed: take our place again.
       call.end();
       socket.send({ type: "join" });
@@ -435,6 +456,12 @@ export function startPatient(container, credential) {
   }
 
   function waiting(msg) {
+    lastWaiting = msg;
+    if (walkIn && phase === "check") return; // shown once they continue from the check
+    showWaiting(msg);
+  }
+
+  function showWaiting(msg) {
     if (call.state !== "idle") call.end();
     go("waiting");
     const onHold = Boolean(msg.on_hold);
@@ -458,6 +485,10 @@ export function startPatient(container, credential) {
   view.leaveWaiting.addEventListener("click", leave);
   view.retry.addEventListener("click", () => check());
   view.proceed.addEventListener("click", () => {
+    if (walkIn) {
+      showWaiting(lastWaiting || { position: null, message: null, on_hold: false });
+      return;
+    }
     view.proceed.disabled = true;
     socket.send({ type: "join" });
     say("Entering the waiting room…");
@@ -469,9 +500,10 @@ export function startPatient(container, credential) {
     guestName = view.nameInput.value.trim();
     if (view.keyInput) {
       guestKey = normaliseKey(view.keyInput.value);
-      if (!guestKey) {
-        fail("Please enter your guest key.");
-        view.keyInput.focus();
+      walkIn = !guestKey;
+      if (walkIn && !guestName) {
+        fail("Please give your name, or enter your guest key.");
+        view.nameInput.focus();
         return;
       }
     }

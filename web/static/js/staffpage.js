@@ -16,6 +16,7 @@ export async function requireStaff() {
   setChildren(
     nav,
     h("a", { href: "/dashboard" }, "Meetings"),
+    isManager ? null : h("a", { href: "/rooms" }, "Rooms"),
     me.team ? h("a", { href: "/types" }, "Meeting types") : null,
     !isManager || me.acting_as ? h("a", { href: "/team" }, "Team") : null,
     isManager ? h("a", { href: "/manage" }, "Client accounts") : null,
