@@ -82,9 +82,15 @@ def integer(body: Body, name: str) -> int | None:
 
 
 def boolean(body: Body, name: str, *, default: bool = False) -> bool:
+    value = optional_boolean(body, name)
+    return default if value is None else value
+
+
+def optional_boolean(body: Body, name: str) -> bool | None:
+    """A true/false field that may be absent or null."""
     value = body.get(name)
     if value is None:
-        return default
+        return None
     if not isinstance(value, bool):
         raise BadMessage(f"{name} must be true or false")
     return value

@@ -10,12 +10,12 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from rooms.errors import BadMessage, Conflict, Forbidden, NotFound
+from rooms.errors import BadMessage, Conflict, Forbidden
 from rooms.room import Room
 from rooms.room_admin import RoomChange, change_room
-from signalling.api.body import Body, read_json, text
+from signalling.api.body import optional_boolean, read_json, text
 from signalling.api.render import room_json
-from signalling.api.scope import Actor, audit_actor, now_of, team_actor
+from signalling.api.scope import Actor, audit_actor, now_of, room_by_id_in_team, team_actor
 from signalling.keys import ROOMS, SETTINGS, STORE
 
 #: the fields a PATCH may carry
@@ -37,11 +37,11 @@ async def update_room(request: web.Request) -> web.Response:
         raise BadMessage(f"unknown field {unknown[0]}")
     change = RoomChange(
         name=text(body, "name") if "name" in body else None,
-        show_position=_flag(body, "show_position"),
-        walk_ins=_flag(body, "walk_ins"),
-        archived=_flag(body, "archived"),
+        show_position=optional_boolean(body, "show_position"),
+        walk_ins=optional_boolean(body, "walk_ins"),
+        archived=optional_boolean(body, "archived"),
     )
-    room = await _room_in_team(request, actor, request.match_info["room"])
+    room = await room_by_id_in_team(request, actor, request.match_info["room"])
     if actor.person is None:
         raise Forbidden("rooms are administered by the members of the team")
     existing = (
@@ -56,25 +56,6 @@ async def update_room(request: web.Request) -> web.Response:
     action = "room.archive" if changed.archived and not room.archived else "room.update"
     await audit_actor(request, actor, action, room.id)
     return web.json_response({"room": room_json(changed)})
-
-
-def _flag(body: Body, name: str) -> bool | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise BadMessage(f"{name} must be true or false")
-    return value
-
-
-async def _room_in_team(request: web.Request, actor: Actor, room_id: str) -> Room:
-    try:
-        room = await request.app[STORE].get_room(room_id)
-    except NotFound:
-        room = None
-    if room is None or room.team_id != actor.team.id:
-        raise NotFound("no such room")
-    return room
 
 
 async def _check_no_meetings_to_come(request: web.Request, actor: Actor, room: Room) -> None:

@@ -11,8 +11,10 @@ reveals nothing about what exists elsewhere.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 import structlog
 from aiohttp import web
@@ -122,24 +124,39 @@ async def audit_actor(request: web.Request, actor: Actor, action: str, target: s
 # -- lookups confined to the actor's team ----------------------------------------
 
 
-async def meeting_in_team(request: web.Request, actor: Actor, meeting_id: str) -> Meeting:
+class _TeamRecord(Protocol):
+    @property
+    def team_id(self) -> str | None: ...
+
+
+_R = TypeVar("_R", bound=_TeamRecord)
+
+
+async def _in_team(
+    get: Callable[[str], Awaitable[_R]], record_id: str, actor: Actor, missing: str
+) -> _R:
+    """The record ``get(record_id)`` if it is ``actor``'s team's; another
+    team's is NotFound(``missing``) exactly like an unknown id."""
     try:
-        meeting = await request.app[STORE].get_meeting(meeting_id)
+        record = await get(record_id)
     except NotFound:
-        meeting = None
-    if meeting is None or meeting.team_id != actor.team.id:
-        raise NotFound("no such meeting")
-    return meeting
+        raise NotFound(missing) from None
+    if record.team_id != actor.team.id:
+        raise NotFound(missing)
+    return record
+
+
+async def meeting_in_team(request: web.Request, actor: Actor, meeting_id: str) -> Meeting:
+    return await _in_team(request.app[STORE].get_meeting, meeting_id, actor, "no such meeting")
 
 
 async def member_in_team(request: web.Request, actor: Actor, staff_id: str) -> StaffAccount:
-    try:
-        account = await request.app[STORE].get_staff(staff_id)
-    except NotFound:
-        account = None
-    if account is None or account.team_id != actor.team.id:
-        raise NotFound("no such member in this team")
-    return account
+    store = request.app[STORE]
+    return await _in_team(store.get_staff, staff_id, actor, "no such member in this team")
+
+
+async def room_by_id_in_team(request: web.Request, actor: Actor, room_id: str) -> Room:
+    return await _in_team(request.app[STORE].get_room, room_id, actor, "no such room")
 
 
 async def room_in_team(request: web.Request, actor: Actor, ref: str) -> Room:
@@ -157,10 +174,7 @@ async def room_in_team(request: web.Request, actor: Actor, ref: str) -> Room:
 
 
 async def type_in_team(request: web.Request, actor: Actor, type_id: str) -> MeetingType:
-    try:
-        mtype = await request.app[STORE].get_meeting_type(type_id)
-    except NotFound:
-        mtype = None
-    if mtype is None or mtype.team_id != actor.team.id:
-        raise NotFound("no such meeting type in this team")
-    return mtype
+    store = request.app[STORE]
+    return await _in_team(
+        store.get_meeting_type, type_id, actor, "no such meeting type in this team"
+    )
