@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.multinode.conftest import REDIS_DB, Cluster, Node
+from tests.multinode.ledger import dashboard, no_seq_missing
 from tests.multinode.wire import WAIT, Peer, connect, hello, ws_url
 
 pytestmark = pytest.mark.multinode
@@ -50,66 +51,10 @@ async def redis_client(cluster: Cluster) -> AsyncIterator[aioredis.Redis]:
 
 
 @dataclass
-class Ledger:
-    """A dashboard that counts every seq of its scope: each entry must follow the
-    last seq it was told (an entry or a ``watermark``) by exactly one."""
-
-    peer: Peer
-    last: int
-    entries: list[dict[str, Any]] = field(default_factory=list)
-    gaps: list[tuple[int, int]] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def run(self) -> None:
-        while True:
-            msg = await self.peer.next(3600)
-            if msg["type"] == "watermark":
-                assert int(msg["seq"]) >= self.last, msg
-                self.last = int(msg["seq"])
-            elif "seq" in msg and msg["type"] in ("presence", "meeting"):
-                seq = int(msg["seq"])
-                if seq != self.last + 1:
-                    self.gaps.append((self.last, seq))
-                self.last = seq
-                self.entries.append(msg)
-                self.changed.set()
-
-    def left(self, pids: set[str]) -> list[dict[str, Any]]:
-        return [e for e in self.entries if e.get("kind") == "left" and e.get("participant") in pids]
-
-    async def until(self, kind: str, pid: str) -> None:
-        """Wait for the entry ``kind`` about ``pid``."""
-        async with asyncio.timeout(WAIT):
-            while not any(
-                e.get("kind") == kind and e.get("participant") == pid for e in self.entries
-            ):
-                self.changed.clear()
-                await self.changed.wait()
-
-
-async def _no_seq_missing(ledgers: list[Ledger], counting: list[asyncio.Task[None]]) -> None:
-    for task in counting:
-        assert not task.done(), task  # still counting: nothing failed or closed
-        task.cancel()
-    assert [ledger.gaps for ledger in ledgers] == [[] for _ in ledgers]
-
-
-@dataclass
 class Person:
     peer: Peer
     pid: str
     resume: str
-
-
-async def _dashboard(
-    http: aiohttp.ClientSession, cluster: Cluster, node: Node, host: str
-) -> Ledger:
-    board = await http.ws_connect(node.dashboard)
-    await board.send_json({"type": "hello", "jwt": cluster.mint_jwt(host)})
-    await board.send_json({"type": "subscribe", "scope": "everyone"})
-    peer = Peer(board, node.dashboard)
-    snapshot = await peer.expect("snapshot")
-    return Ledger(peer, int(snapshot["seq"]))
 
 
 async def _enter(http: aiohttp.ClientSession, node: Node, body: dict[str, Any]) -> Person:
@@ -225,7 +170,7 @@ async def test_a_killed_owners_rooms_resume_on_another_node_in_their_place(
     a, b, c = trio
     seeded = cluster.seed(2)
     async with aiohttp.ClientSession() as http:
-        ledgers = [await _dashboard(http, cluster, b, room["host_id"]) for room in seeded["rooms"]]
+        ledgers = [await dashboard(http, cluster, b, room["host_id"]) for room in seeded["rooms"]]
         counting = [asyncio.create_task(ledger.run()) for ledger in ledgers]
         scene = await _scene(http, cluster, a, seeded)
         await _saved(redis_client, scene)
@@ -269,7 +214,7 @@ async def test_a_killed_owners_rooms_resume_on_another_node_in_their_place(
         await ledgers[1].until("left", first.pid)
         left = [e for ledger in ledgers for e in ledger.left({p.pid for p in scene.everyone})]
         assert [e["participant"] for e in left] == [first.pid], left
-        await _no_seq_missing(ledgers, counting)
+        await no_seq_missing(ledgers, counting, cluster.redis_url, seeded["team"])
         for person in (host, patient, second):
             await person.peer.close()
         for ledger in ledgers:
@@ -282,7 +227,7 @@ async def test_a_stopping_node_hands_its_rooms_over_and_nobody_loses_their_place
     a, b, c = trio
     seeded = cluster.seed(2)
     async with aiohttp.ClientSession() as http:
-        ledgers = [await _dashboard(http, cluster, b, room["host_id"]) for room in seeded["rooms"]]
+        ledgers = [await dashboard(http, cluster, b, room["host_id"]) for room in seeded["rooms"]]
         counting = [asyncio.create_task(ledger.run()) for ledger in ledgers]
         scene = await _scene(http, cluster, a, seeded)
 
@@ -322,7 +267,7 @@ async def test_a_stopping_node_hands_its_rooms_over_and_nobody_loses_their_place
 
         await ledgers[0].until("admitted", patient.pid)
         assert [e for ledger in ledgers for e in ledger.left({p.pid for p in scene.everyone})] == []
-        await _no_seq_missing(ledgers, counting)
+        await no_seq_missing(ledgers, counting, cluster.redis_url, seeded["team"])
         for person in resumed.values():
             await person.peer.close()
         for ledger in ledgers:
