@@ -218,8 +218,9 @@ node that took the room over. A new node replaces the killed one before the next
 
 {table(result)}
 
-Most of it is the liveness key's 2 s TTL (`ALIVE_TTL`, signalling/cluster.py): until it
-lapses the room's lease still names the dead node, so a `hello` there is sent to it.
+Most of it is the dead node's liveness key running out (`ALIVE_TTL` 2 s after its last
+beat, and it beats every 0.5 s: 1.5 to 2 s after the kill, signalling/cluster.py): until
+then the room's lease still names the dead node, and a `hello` for it is sent there.
 """
 
 

@@ -515,6 +515,7 @@ class RoomCommands:
         self.metrics.sessions.set(len(self.sessions))
         if self.placement is not None:
             self.placement.people_changed()
+        self.metrics.rooms_taken_over.inc()
         log.info("room taken over", room=room_id, people=len(loaded))
         for pid in missing:  # in the lobby without a session: gone
             if live is not None:

@@ -155,6 +155,16 @@ async def _resume(
     return Person(peer, person.pid, person.resume), final, hops
 
 
+async def _taken_over(http: aiohttp.ClientSession, url: str) -> float:
+    """The node's ``vestibule_rooms_taken_over_total``."""
+    async with http.get(f"{url}/metrics") as reply:
+        text = await reply.text()
+    for line in text.splitlines():
+        if line.startswith("vestibule_rooms_taken_over_total "):
+            return float(line.split()[1])
+    raise AssertionError("vestibule_rooms_taken_over_total is not exported")
+
+
 async def _call_goes_on(host: Person, patient: Person) -> None:
     await host.peer.send({"type": "signal", "to": patient.pid, "kind": "ice-restart"})
     got = await patient.peer.expect("signal")
@@ -199,6 +209,8 @@ async def test_a_killed_owners_rooms_resume_on_another_node_in_their_place(
         assert host_at == patient_at, (host_hops, patient_hops)
         await _call_goes_on(host, patient)
         assert time.monotonic() - reachable < RELAY_WITHIN
+        winner = host_at.replace("ws://", "http://", 1).removesuffix("/ws")
+        assert await _taken_over(http, winner) >= 1
 
         first, _, first_hops = await _resume(http, c.ws, scene.first)
         assert (await first.peer.expect("waiting"))["position"] == 1
