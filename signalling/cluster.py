@@ -21,8 +21,9 @@ finds the guest's room and claims it before redeeming anything.
     (none) --claim: SET NX PX, or take over from a dead owner--> held
     held --renew every TTL/3 while people are here--> held
     held --renewal finds the key gone (Redis restarted, lost it)--> held (re-claimed)
-    held --room empty, or shutdown: compare-and-delete--> (none)
+    held --room empty, or shutdown: compare-and-delete (the room's copy too)--> (none)
     held --renewal or claim finds another owner--> (none): its people are sent there
+    held --drain: handed to a live node, named in its hand-over list--> (none)
 
 **Liveness.** Every node keeps ``vst:node-alive:<node_id>`` alive with a short
 TTL (ALIVE_TTL), refreshed several times within it. A claim for a room whose
@@ -31,13 +32,19 @@ script, so the rooms of a crashed node are reachable again after ALIVE_TTL, not
 after the lease's TTL, and nobody is sent to a dead node meanwhile. Two nodes
 racing for a dead node's room: the script runs atomically, exactly one wins.
 
-**A crashed node's people leave.** Each node keeps the people it serves in
-``vst:node-sessions:<node_id>`` (brought up to date every ALIVE_EVERY). A node
-that finds such a hash of a node whose liveness key is gone takes it, in one
-atomic script (exactly one node does), and records ``left`` for everyone in
-it who is not meanwhile served by a live node, so the dashboard does not show
-patients of a dead node as present for ever. A node that stops cleanly deletes
-its own hash.
+**A crashed node's people are taken over, or leave.** Each node keeps the
+people it serves in ``vst:node-sessions:<node_id>`` (brought up to date every
+ALIVE_EVERY). A node that finds such a hash of a node whose liveness key is
+gone takes it, in one atomic script (exactly one node does), and hands those
+not meanwhile served by a live node to ``on_orphans``: the rooms (RoomCommands)
+take over each room that has a copy in Redis (signalling/room_state.py) and
+record ``left`` for the others, so the dashboard does not show patients of a
+dead node as present for ever. A node that stops cleanly deletes its own hash.
+
+**Drain.** A stopping node hands each of its leases to a live node
+(``hand_over``: only a lease still its own) and appends the room to that
+node's ``vst:node-handover:<node_id>`` list, which the receiving node empties
+at every beat and passes to ``on_handed`` (signalling/drain.py).
 
 **Never split.** A lease is given up only when another node actually holds it.
 When Redis loses the keys (a restart without persistence), a node that still

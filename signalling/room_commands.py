@@ -550,18 +550,28 @@ class RoomCommands:
     async def relocate(self, room_id: str, url: str) -> None:
         """Another node holds this room now (this one stalled, or Redis lost the
         lease and another node claimed it first): everyone here is sent there,
-        so the room is never split between two nodes."""
+        so the room is never split between two nodes. Whoever the new owner took
+        over with the room's copy is still there; the others have left."""
         moving = [s for s in self.sessions.by_pid.values() if s.who.room.id == room_id]
         goaway = {"type": "goaway", "reason": "room_elsewhere", "url": url, "reconnect_after": 0}
         log.warning("room moved to another node", room=room_id, people=len(moving))
         for session in moving:
             if session.conn is not None:
                 await session.conn.send(goaway)
-            await self.record(session, PresenceKind.LEFT)
+            if self.states is None or not await self._held_there(room_id, session.pid):
+                await self.record(session, PresenceKind.LEFT)
             self.end(session, CloseReason.ROOM_ELSEWHERE, CloseCode.TRY_AGAIN_LATER)
         runtime = self.rooms.pop(room_id, None)
         if runtime is not None:
             self.metrics.rooms.set(len(self.rooms))
+
+    async def _held_there(self, room_id: str, pid: str) -> bool:
+        assert self.states is not None
+        try:
+            return await self.states.holds(room_id, pid)
+        except Exception as err:  # Redis away: record the departure rather than lose it
+            log.warning("room copy unreadable", room=room_id, error=str(err))
+            return False
 
     def end(self, session: Session, reason: str, code: CloseCode = CloseCode.NORMAL) -> None:
         """The participant is gone for good: forget them, close their socket."""
