@@ -294,3 +294,20 @@ async def test_a_resume_secret_nobody_saved_is_refused_everywhere(trio: list[Nod
             refused = await peer.expect("error")
             assert refused["code"] == "token_invalid"
             await peer.close()
+
+
+async def test_a_stopping_node_without_a_live_peer_stops_as_before(
+    cluster: Cluster, fresh_node: Node
+) -> None:
+    seeded = cluster.seed(1)
+    room = seeded["rooms"][0]
+    async with aiohttp.ClientSession() as http:
+        host = await _enter(
+            http, fresh_node, {"jwt": cluster.mint_jwt(room["host_id"]), "room": room["slug"]}
+        )
+        await host.peer.expect("joined")
+        stopping = asyncio.create_task(asyncio.to_thread(fresh_node.stop))
+        bye = await host.peer.expect("goaway")
+        assert bye == {"type": "goaway", "reason": "shutdown", "reconnect_after": 1}
+        assert await stopping == 0, fresh_node.log_tail()
+        await host.peer.close()
