@@ -176,30 +176,44 @@ def redis_nodes(
     servers: list[Server] = []
     try:
         for index in range(count):
-            port = free_port()
-            argv = [
-                sys.executable,
-                *("-m", "signalling.cli", "serve", "--redis", redis_url),
-                *("--host", HOST, "--port", str(port), "--no-demo"),
-                *("--public-url", f"http://{HOST}:{port}"),
-            ]
-            log_path = workdir / f"node{index}.log"
-            with open(log_path, "wb") as log:
-                proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
-                )
-            servers.append(Server(f"node{index}", HOST, port, proc, log_path, jwt_secret))
+            servers.append(spawn_node(workdir, redis_url, env, f"node{index}"))
         for server in servers:
-            deadline = time.monotonic() + READY_TIMEOUT
-            while not ready(server.port):
-                server.check_alive()
-                if time.monotonic() > deadline:
-                    raise TargetError(f"{server.name} not ready: {log_tail(server)}")
-                time.sleep(0.05)  # polling a subprocess that cannot notify us
+            wait_ready(server)
         yield servers, seeded
     finally:
         for server in servers:
             _stop(server.process)
+
+
+def spawn_node(workdir: Path, redis_url: str, env: dict[str, str], name: str) -> Server:
+    """One hub process on ``redis_url`` (not yet ready: see :func:`wait_ready`)."""
+    port = free_port()
+    argv = [
+        sys.executable,
+        *("-m", "signalling.cli", "serve", "--redis", redis_url),
+        *("--host", HOST, "--port", str(port), "--no-demo"),
+        *("--public-url", f"http://{HOST}:{port}"),
+    ]
+    log_path = workdir / f"{name}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+    return Server(name, HOST, port, proc, log_path, env["VESTIBULE_JWT_SECRET"])
+
+
+def wait_ready(server: Server) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not ready(server.port):
+        server.check_alive()
+        if time.monotonic() > deadline:
+            raise TargetError(f"{server.name} not ready: {log_tail(server)}")
+        time.sleep(0.05)  # polling a subprocess that cannot notify us
+
+
+def stop(server: Server) -> None:
+    """SIGTERM, then SIGKILL after the grace period."""
+    _stop(server.process)
 
 
 def run_single(workdir: Path, opts: CrossnodeOptions) -> Figures:

@@ -36,6 +36,7 @@ from signalling.checks import MediaChecks, service_settings
 from signalling.clock import Clock, SystemClock
 from signalling.cluster import RoomLeases
 from signalling.dashboard import Dashboard
+from signalling.drain import drain
 from signalling.endpoint import Endpoint, Heartbeat
 from signalling.handshake import Handshake
 from signalling.hub import Hub
@@ -67,6 +68,7 @@ from signalling.outage import error_for
 from signalling.outbox import Outbox
 from signalling.presence import PresenceLog
 from signalling.room_commands import RoomCommands
+from signalling.room_state import RoomStates
 from signalling.scheduler import StatusScheduler
 from signalling.sealing import new_data_key, sealer_for
 from signalling.session import Session
@@ -137,6 +139,7 @@ def create_app(
         service = MediaCheckService(service_settings(settings))
         checks = MediaChecks(service, metrics, tasks.spawn, verdict)
     leases = None
+    states = None
     if settings.redis_url:
         leases = RoomLeases(
             settings.redis_url,
@@ -146,10 +149,19 @@ def create_app(
             on_lost=lambda room_id, url: tasks.spawn(rooms.relocate(room_id, url)),
             people=lambda: rooms.people(),
             describe=lambda pid: rooms.describe(pid),
-            on_orphans=lambda people: rooms.orphaned(people),
+            on_orphans=lambda people: tasks.spawn(rooms.orphaned(people)),
+            on_handed=lambda room_ids: tasks.spawn(rooms.handed(room_ids)),
+        )
+        states = RoomStates(
+            settings.redis_url,
+            leases.value,
+            window=settings.resume_window,
+            outbox_limit=settings.send_queue,
+            snapshot=lambda room_id: rooms.snapshot(room_id),
+            in_use=lambda: rooms.in_use(),
         )
     rooms = RoomCommands(
-        settings, store, clock, metrics, presence, leases, checks, tasks.spawn, bus
+        settings, store, clock, metrics, presence, leases, checks, tasks.spawn, bus, states
     )
     admission = Admission(
         store,
@@ -242,8 +254,13 @@ def create_app(
             yield
             return
         await leases.start()
+        if states is not None:
+            await states.start()
         log.info("scale-out", node=settings.node_id, url=settings.base_url)
-        async with _running(leases.run(), "room-leases"):
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(_running(leases.run(), "room-leases"))
+            if states is not None:
+                await stack.enter_async_context(_running(states.run(), "room-states"))
             yield
         # on_shutdown has closed every websocket by now: nobody is left in any room.
         try:
@@ -251,6 +268,8 @@ def create_app(
         except RedisError as err:  # they expire after the TTL anyway
             log.warning("room leases not released", error=str(err))
         await leases.stop()
+        if states is not None:
+            await states.stop()
 
     async def media_checks(app: web.Application) -> AsyncIterator[None]:
         if checks is not None:
@@ -275,7 +294,12 @@ def create_app(
 
     async def shutdown(app: web.Application) -> None:
         await presence.flush()
-        for endpoint in endpoints:
+        urls = None
+        if leases is not None and states is not None:
+            endpoints[0].closing = True  # no new hello while the rooms are handed over
+            urls = await drain(leases, states, rooms)
+        await endpoints[0].shutdown(urls)
+        for endpoint in endpoints[1:]:
             await endpoint.shutdown()
         dashboard.close()
         await tasks.close()

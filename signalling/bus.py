@@ -21,6 +21,14 @@ class Bus(Protocol):
 
     async def publish(self, entry: LogEntry) -> None: ...
 
+    def on_meeting_change(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener`` with the id of each meeting another node changed (its
+        record, or its status), whatever team: copies of it are stale."""
+
+    def on_reconnect(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` each time the bus is back after losing its connection
+        (entries published meanwhile were missed: catch up from the store)."""
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -47,6 +55,12 @@ class InProcessBus:
     async def publish(self, entry: LogEntry) -> None:
         for listener in list(self._listeners.get(entry.team_id, ())):
             listener(entry)
+
+    def on_meeting_change(self, listener: Callable[[str], None]) -> None:
+        return None  # no other node: this process's own changes refresh its copies
+
+    def on_reconnect(self, listener: Callable[[], None]) -> None:
+        return None  # in one process nothing is ever missed
 
     async def start(self) -> None:
         return None

@@ -2,8 +2,10 @@
 meeting types), so the join path does not ask the store for them every time.
 
 Entries live ``ttl`` seconds: a renamed room or edited meeting type shows on
-new joins within that time, also on other nodes (nothing to invalidate
-across nodes). Bounded: past ``max_entries`` the oldest entries go first.
+new joins within that time, also on other nodes. A cache whose records another
+node may change sooner is told so and forgets them (the presence log's
+meetings, through the bus's meeting changes). Bounded: past ``max_entries`` the
+oldest entries go first.
 """
 
 from __future__ import annotations
@@ -44,3 +46,6 @@ class RecordCache(Generic[V]):
 
     def forget(self, key: str) -> None:
         self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()

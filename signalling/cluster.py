@@ -21,8 +21,9 @@ finds the guest's room and claims it before redeeming anything.
     (none) --claim: SET NX PX, or take over from a dead owner--> held
     held --renew every TTL/3 while people are here--> held
     held --renewal finds the key gone (Redis restarted, lost it)--> held (re-claimed)
-    held --room empty, or shutdown: compare-and-delete--> (none)
+    held --room empty, or shutdown: compare-and-delete (the room's copy too)--> (none)
     held --renewal or claim finds another owner--> (none): its people are sent there
+    held --drain: handed to a live node, named in its hand-over list--> (none)
 
 **Liveness.** Every node keeps ``vst:node-alive:<node_id>`` alive with a short
 TTL (ALIVE_TTL), refreshed several times within it. A claim for a room whose
@@ -31,13 +32,19 @@ script, so the rooms of a crashed node are reachable again after ALIVE_TTL, not
 after the lease's TTL, and nobody is sent to a dead node meanwhile. Two nodes
 racing for a dead node's room: the script runs atomically, exactly one wins.
 
-**A crashed node's people leave.** Each node keeps the people it serves in
-``vst:node-sessions:<node_id>`` (brought up to date every ALIVE_EVERY). A node
-that finds such a hash of a node whose liveness key is gone takes it, in one
-atomic script (exactly one node does), and records ``left`` for everyone in
-it who is not meanwhile served by a live node, so the dashboard does not show
-patients of a dead node as present for ever. A node that stops cleanly deletes
-its own hash.
+**A crashed node's people are taken over, or leave.** Each node keeps the
+people it serves in ``vst:node-sessions:<node_id>`` (brought up to date every
+ALIVE_EVERY). A node that finds such a hash of a node whose liveness key is
+gone takes it, in one atomic script (exactly one node does), and hands those
+not meanwhile served by a live node to ``on_orphans``: the rooms (RoomCommands)
+take over each room that has a copy in Redis (signalling/room_state.py) and
+record ``left`` for the others, so the dashboard does not show patients of a
+dead node as present for ever. A node that stops cleanly deletes its own hash.
+
+**Drain.** A stopping node hands each of its leases to a live node
+(``hand_over``: only a lease still its own) and appends the room to that
+node's ``vst:node-handover:<node_id>`` list, which the receiving node empties
+at every beat and passes to ``on_handed`` (signalling/drain.py).
 
 **Never split.** A lease is given up only when another node actually holds it.
 When Redis loses the keys (a restart without persistence), a node that still
@@ -121,10 +128,25 @@ redis.call('DEL', KEYS[1])
 return people
 """
 
-# Release a lease only if it is still ours: never delete another node's.
+# Release a lease only if it is still ours: never delete another node's. The
+# room is empty, so its copy (signalling/room_state.py, KEYS[2]) goes with it.
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[2])
+  return redis.call('DEL', KEYS[1])
+end
 return 0
+"""
+
+# Hand a lease of ours to another node (drain), and tell that node in its
+# hand-over list. KEYS[1] the lease, KEYS[2] the list; ARGV: our value, the
+# other node's value, the lease TTL (ms), the room id.
+_HAND_OVER = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('RPUSH', KEYS[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
 """
 
 
@@ -141,6 +163,16 @@ def alive_key(node_id: str, prefix: str = "vst:") -> str:
 def sessions_key(node_id: str, prefix: str = "vst:") -> str:
     """The Redis hash of the people a node serves (participant id -> JSON)."""
     return f"{prefix}node-sessions:{node_id}"
+
+
+def state_key(room_id: str, prefix: str = "vst:") -> str:
+    """The Redis hash holding a room's copy (signalling/room_state.py)."""
+    return f"{prefix}room-state:{room_id}"
+
+
+def handover_key(node_id: str, prefix: str = "vst:") -> str:
+    """The Redis list of rooms another node handed to this one while draining."""
+    return f"{prefix}node-handover:{node_id}"
 
 
 def owner_url(value: str) -> str:
@@ -173,6 +205,7 @@ class RoomLeases:
         people: Callable[[], Collection[str]] = tuple,
         describe: Callable[[str], str | None] = lambda pid: None,
         on_orphans: Callable[[list[dict[str, Any]]], None] = lambda orphans: None,
+        on_handed: Callable[[list[str]], None] = lambda rooms: None,
     ) -> None:
         self.url = url
         self.node_id = node_id
@@ -185,7 +218,10 @@ class RoomLeases:
         self._published_at = 0.0
         self._reaped_at = 0.0
         self.on_orphans = on_orphans
+        #: called with the rooms another node handed to this one (it drains)
+        self.on_handed = on_handed
         self.sessions_key = sessions_key(node_id, prefix)
+        self.handover_key = handover_key(node_id, prefix)
 
         self.alive_key = alive_key(node_id, prefix)
         self.alive_ttl_ms = int(alive_ttl * 1000)
@@ -257,7 +293,8 @@ class RoomLeases:
         self._redis = Redis.from_url(self.url)
         await self._redis.ping()
         self._scripts = {
-            src: self._redis.register_script(src) for src in (_CLAIM, _RENEW, _RELEASE, _REAP)
+            src: self._redis.register_script(src)
+            for src in (_CLAIM, _RENEW, _RELEASE, _REAP, _HAND_OVER)
         }
         # alive before the first claim: nobody may take over a room we just took
         await self.beat()
@@ -282,6 +319,7 @@ class RoomLeases:
                 if now - self._reaped_at >= self.alive_ttl:
                     self._reaped_at = now
                     await self.reap()
+                await self.take_handed()
                 await self.tend()
             except Exception as err:  # the task must outlive any one failed pass
                 # The next pass retries; a lease lives TTL = 3 renewal periods.
@@ -329,6 +367,46 @@ class RoomLeases:
         """Release every lease this node holds, and say it is gone (shutdown)."""
         await self._release(list(self.held))
         await self._client().delete(self.alive_key, self.sessions_key)
+
+    async def take_handed(self) -> None:
+        """Take the rooms a draining node handed to this one (one LPOP a beat)."""
+        raw = await self._client().lpop(self.handover_key, 1000)
+        if raw:
+            rooms = [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+            log.info("rooms handed over", rooms=len(rooms))
+            self.on_handed(rooms)
+
+    async def live_nodes(self) -> list[str]:
+        """The lease values (``<node_id>|<url>``) of the other nodes alive now."""
+        client = self._client()
+        keys = [k async for k in client.scan_iter(match=f"{self.prefix}node-alive:*", count=100)]
+        if not keys:
+            return []
+        values = await client.mget(keys)
+        found = {v.decode() if isinstance(v, bytes) else str(v) for v in values if v is not None}
+        found.discard(self.value)
+        return sorted(found)
+
+    async def hand_over(self, to: dict[str, str]) -> list[str]:
+        """Give each room's lease (room id -> the other node's value) to that node,
+        if it is still ours; the rooms handed over. The node stops renewing them."""
+        if not to:
+            return []
+        script = self._script(_HAND_OVER)
+        pipe = self._client().pipeline(transaction=False)
+        rooms = list(to)
+        for room_id in rooms:
+            node = to[room_id].split("|", 1)[0]
+            keys = [owner_key(room_id, self.prefix), handover_key(node, self.prefix)]
+            await script(
+                keys=keys, args=[self.value, to[room_id], self.ttl_ms, room_id], client=pipe
+            )
+        answers = await pipe.execute()
+        handed = [room for room, done in zip(rooms, answers, strict=True) if done == 1]
+        for room_id in handed:
+            self.held.pop(room_id, None)
+            self._claimed.pop(room_id, None)
+        return handed
 
     async def publish_people(self) -> None:
         """Bring this node's sessions hash up to date: only who came and went since
@@ -403,7 +481,8 @@ class RoomLeases:
         release = self._script(_RELEASE)
         pipe = self._client().pipeline(transaction=False)
         for room_id in rooms:
-            await release(keys=[owner_key(room_id, self.prefix)], args=[self.value], client=pipe)
+            keys = [owner_key(room_id, self.prefix), state_key(room_id, self.prefix)]
+            await release(keys=keys, args=[self.value], client=pipe)
         await pipe.execute()
         again: list[str] = []
         for room_id in rooms:

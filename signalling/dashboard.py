@@ -73,6 +73,12 @@ class Dashboard:
         self.tasks = tasks
         self.feeds: dict[str, TeamFeed] = {}
         self.subscribers: dict[Connection, Subscriber] = {}
+        bus.on_reconnect(self._bus_back)
+
+    def _bus_back(self) -> None:
+        """The bus lost entries while it was away: every feed catches up on them."""
+        for feed in list(self.feeds.values()):
+            self.spawn(feed.resync())
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a coroutine owned by the dashboard (cancelled at shutdown)."""

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -324,12 +324,17 @@ class Endpoint:
         self._count_error(err)
         await conn.send(p.ErrorMessage.of(err, ref).wire())
 
-    async def shutdown(self) -> None:
-        """``goaway`` to every client, then close them all."""
+    async def shutdown(self, urls: Mapping[Connection, str] | None = None) -> None:
+        """``goaway`` to every client, then close them all; a client in ``urls``
+        is told the node that now has its room (a drain)."""
         self.closing = True
         conns = list(self.connections)
         for conn in conns:
-            await conn.send(GOAWAY_SHUTDOWN)
+            url = urls.get(conn) if urls else None
+            if url is None:
+                await conn.send(GOAWAY_SHUTDOWN)
+            else:
+                await conn.send({**GOAWAY_SHUTDOWN, "url": url, "reconnect_after": 0})
         await asyncio.gather(
             *(c.close(CloseCode.GOING_AWAY, CloseReason.SHUTDOWN) for c in conns),
             return_exceptions=True,

@@ -54,6 +54,10 @@ log = structlog.get_logger("vestibule.dashboard")
 
 #: entries read from the store per catch-up page
 PAGE = 500
+#: after the bus came back, the first wait before asking the store again, doubled
+#: up to RESYNC_MAX (about 15 s of tries in all: the store comes back with the bus)
+RESYNC_FIRST = 0.1
+RESYNC_MAX = 8.0
 #: held (not yet sent) entries per subscriber while it catches up, as a multiple
 #: of the outgoing queue bound (settings.send_queue, docs/protocol.md "Limits"):
 #: a catch-up reads the store while live entries keep coming, so it may fall
@@ -259,6 +263,26 @@ class TeamFeed:
     def close(self) -> None:
         self._unsubscribe()
         self._task.cancel()
+
+    async def resync(self) -> None:
+        """Entries may have been published while the bus was away: a live subscriber
+        behind the store's last seq catches up from the store (retried while the
+        store, coming back with the bus, still refuses)."""
+        wait = RESYNC_FIRST
+        while True:
+            try:
+                _, high = await self.dashboard.store.log_bounds(self.team_id)
+                break
+            except Exception as err:
+                if wait > RESYNC_MAX:
+                    log.warning("dashboard catch-up after the bus came back failed", error=str(err))
+                    return
+                await asyncio.sleep(wait)
+                wait *= 2
+        for sub in list(self.subscribers):
+            if sub.live and sub.active and sub.last < high:
+                sub.live = False
+                self.dashboard.spawn(sub.catch_up())
 
     def _on_entry(self, entry: LogEntry) -> None:
         self.queue.append(entry)

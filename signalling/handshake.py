@@ -86,6 +86,7 @@ class Handshake:
                 # The room lives on another node: all of a room's people meet on one
                 # node, so relay never crosses Redis (docs/decisions.md).
                 raise RoomElsewhere(owner)
+            await self.rooms.adopt(who.room.id)  # taken over: its people first
         resume = secrets.token_urlsafe(24)
         existing = self.sessions.get(who.participant)
         if existing is not None:
@@ -105,6 +106,7 @@ class Handshake:
                 placement.people_changed()  # the cluster learns of them at once
             # in the log before the welcome that tells the client it entered
             await self.rooms.record(session, PresenceKind.ENTERED)
+        self.rooms.changed(session)
         self._bind(conn, session)
         log.info("session entered", role=str(who.role), **conn.bound)
         welcome = self._welcome(session, resume, hello.ref, await self._address(session))
@@ -125,6 +127,8 @@ class Handshake:
         assert hello.resume is not None
         session = self.sessions.by_resume(hello.resume)
         if session is None or session.ended:
+            session = await self._resume_elsewhere(hello.resume)
+        if session is None or session.ended:
             raise TokenInvalid()
         old = session.conn
         self.sessions.attach(session, conn)
@@ -137,7 +141,31 @@ class Handshake:
         await conn.send(body)
         while session.outbox:
             await conn.send(session.outbox.popleft())
+        restored = self.rooms.restored(session)
+        self.rooms.delivered(session)
+        if restored and session.joined:
+            # This node took the room over while they were away: the queue may
+            # have moved; a call goes on (media never passed through the server).
+            place = self.rooms.place_of(session)
+            if place is not None and place["type"] == "waiting":
+                await conn.send(place)
         return session
+
+    async def _resume_elsewhere(self, secret: str) -> Session | None:
+        """With Redis, a session another node saved (signalling/room_state.py):
+        its room is claimed here (RoomElsewhere if another live node has it) and
+        its copy loaded, unless this node has the room already."""
+        states, placement = self.rooms.states, self.rooms.placement
+        if states is None or placement is None:
+            return None
+        room_id = await states.room_of(digest_secret(secret))
+        if room_id is None:
+            return None
+        owner = await placement.claim(room_id)
+        if owner is not None:
+            raise RoomElsewhere(owner)
+        await self.rooms.adopt(room_id)
+        return self.sessions.by_resume(secret)
 
     @staticmethod
     def _bind(conn: Connection, session: Session) -> None:

@@ -134,6 +134,11 @@ class Metrics:
         self.presence_events = Counter(
             "vestibule_presence_events", "Entries appended to team logs", ["topic"], registry=r
         )
+        self.rooms_taken_over = Counter(
+            "vestibule_rooms_taken_over",
+            "Rooms this node loaded from their copy in Redis (their node died or drained)",
+            registry=r,
+        )
         self.guest_key_alarms = Counter(
             "vestibule_guest_key_alarms",
             "Minutes in which one room received key_attempts_per_room wrong guest keys",

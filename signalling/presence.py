@@ -132,6 +132,19 @@ class PresenceLog:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._status_listeners: list[StatusListener] = []
         self._entry_listeners: list[Callable[[LogEntry], None]] = []
+        # another node changed a meeting (its record or its status): this node's
+        # copies of it are stale; after the bus was away, any copy may be
+        bus.on_meeting_change(self.forget_meeting)
+        bus.on_reconnect(self._forget_meetings)
+
+    def forget_meeting(self, meeting_id: str) -> None:
+        """Read the meeting and its facts from the store next time they are needed."""
+        self.meetings.forget(meeting_id)
+        self._synced.pop(meeting_id, None)
+
+    def _forget_meetings(self) -> None:
+        self.meetings.clear()
+        self._synced.clear()
 
     def on_status(self, listener: StatusListener) -> None:
         """Call ``listener`` with every status decision computed (the status

@@ -7,14 +7,20 @@ and drops them when Redis echoes them back, so no listener ever sees an entry
 twice and a node never pays for decoding its own publications (docs/architecture.md, "The
 hot path").
 
+**Meeting changes.** Besides its team's channel, each meeting entry (a change
+to the record, or to its status) puts ``<node_id>|<meeting_id>`` on the one
+channel ``vst:meetings`` that every node subscribes to, so every node drops its
+copy of that meeting (signalling.presence) whatever teams it follows.
+
 **Unreliable on purpose.** Pub/sub delivers at most once: a node that is
 disconnected, or subscribes a moment after an entry was published, misses it.
 Nothing here retries, because the listeners do not need it: every entry is
 already in the store's per-team log, by sequence number, before it is
 published (signalling.presence), and the dashboard feed sends a subscriber
 whose next entry is not ``last + 1`` back to the store to catch up
-(signalling.dashboard). A missed entry is therefore delayed until the team's
-next entry, never lost.
+(signalling.dashboard). When the subscriber connection comes back after it
+was lost, the listeners are told (``on_reconnect``) and catch up from the
+store at once; a missed entry is therefore delayed, never lost.
 
 Subscriptions follow the listeners: a node subscribes to a team's channel
 while it has at least one listener for that team and unsubscribes after the
@@ -51,6 +57,11 @@ RETRY_DELAY = 0.5
 def team_channel(team_id: str, prefix: str = "vst:") -> str:
     """The pub/sub channel of one team's log entries."""
     return f"{prefix}team:{team_id}"
+
+
+def meetings_channel(prefix: str = "vst:") -> str:
+    """The pub/sub channel of every changed meeting's id (``<node_id>|<meeting_id>``)."""
+    return f"{prefix}meetings"
 
 
 def encode(entry: LogEntry, node_id: str) -> bytes:
@@ -100,6 +111,9 @@ class RedisBus:
         self._redis: Redis | None = None
         self._pubsub: PubSub | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._reconnected: list[Callable[[], None]] = []
+        self._meeting_listeners: list[Callable[[str], None]] = []
+        self._meetings = meetings_channel(prefix).encode()
 
     # -- the Bus protocol ------------------------------------------------------------
 
@@ -128,9 +142,20 @@ class RedisBus:
             await self._redis.publish(
                 team_channel(entry.team_id, self.prefix), encode(entry, self.node_id)
             )
+            if entry.topic == "meeting" and entry.meeting_id is not None:
+                changed = f"{self.node_id}|{entry.meeting_id}"
+                await self._redis.publish(self._meetings, changed)
         except RedisError as err:
             # Other nodes' dashboards catch up from the store (module docstring).
             log.warning("bus publish failed", team=entry.team_id, seq=entry.seq, error=str(err))
+
+    def on_meeting_change(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener`` with each meeting id another node changed."""
+        self._meeting_listeners.append(listener)
+
+    def on_reconnect(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` whenever the subscriber is back after a disconnection."""
+        self._reconnected.append(listener)
 
     async def start(self) -> None:
         """Connect, and start the subscriber and subscription tasks."""
@@ -138,7 +163,7 @@ class RedisBus:
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         # A node-private channel keeps the subscriber connection open (redis-py
         # refuses to read from a pub/sub with no subscription) before any team's.
-        await self._pubsub.subscribe(f"{self.prefix}node:{self.node_id}")
+        await self._pubsub.subscribe(f"{self.prefix}node:{self.node_id}", self._meetings)
         self._subscribed.clear()
         self._tasks = [
             asyncio.create_task(self._read(self._pubsub), name="bus-reader"),
@@ -184,13 +209,42 @@ class RedisBus:
             try:
                 message = await pubsub.get_message(timeout=None)
             except (RedisError, OSError) as err:
-                # redis-py reconnects and resubscribes on the next read; entries
-                # published meanwhile are caught up from the store (module docstring).
                 log.warning("bus subscriber disconnected", error=str(err))
-                await asyncio.sleep(RETRY_DELAY)
+                await self._reconnect(pubsub)
                 continue
             if message is not None and message.get("type") == "message":
-                self._received(message["data"])
+                if message.get("channel") == self._meetings:
+                    self._meeting_changed(message["data"])
+                else:
+                    self._received(message["data"])
+
+    def _meeting_changed(self, blob: bytes) -> None:
+        node, _, meeting_id = blob.decode(errors="replace").partition("|")
+        if node == self.node_id or not meeting_id:
+            return  # ours: this node's copies are already fresh
+        for listener in list(self._meeting_listeners):
+            try:
+                listener(meeting_id)
+            except Exception:  # one broken listener must not starve the others
+                log.exception("meeting change listener failed")
+
+    async def _reconnect(self, pubsub: PubSub) -> None:
+        """Connect again (redis-py subscribes the channels again on connecting),
+        then tell the listeners: what was published meanwhile is in the store, and
+        they catch up now rather than at the team's next entry."""
+        while True:
+            await asyncio.sleep(RETRY_DELAY)
+            try:
+                await pubsub.ping()
+            except (RedisError, OSError):
+                continue
+            break
+        log.info("bus subscriber reconnected")
+        for listener in list(self._reconnected):
+            try:
+                listener()
+            except Exception:  # one broken listener must not starve the others
+                log.exception("bus reconnect listener failed")
 
     async def _follow_listeners(self, pubsub: PubSub) -> None:
         """Keep the channels subscribed equal to the teams that have listeners.

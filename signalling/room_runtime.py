@@ -115,6 +115,7 @@ class RoomRuntime:
 
     __slots__ = (
         "_invited",
+        "_on_change",
         "_on_notice",
         "_on_queue",
         "_recorder",
@@ -135,8 +136,11 @@ class RoomRuntime:
         *,
         on_queue: Callable[[RoomRuntime], None] = lambda runtime: None,
         walk_in_checks: Mapping[str, str] = _NO_CHECKS,
+        on_change: Callable[[str], None] = lambda room_id: None,
     ) -> None:
         self.room = room
+        #: told the room's id after each change of its lobby state
+        self._on_change = on_change
         self.state = lobby.LobbyState.empty(room)
         #: everyone who has joined this room's lobby (waiting or in the call)
         self.sessions: dict[str, Session] = {}
@@ -162,6 +166,7 @@ class RoomRuntime:
         decision = lobby.apply(self.state, command, now)
         self.state = decision.state
         self.in_call = frozenset(decision.state.call)
+        self._on_change(self.room.id)
         # Nobody is told before the log has it; and since the log is written in
         # order, waiting for it also keeps each room's notices in command order.
         stored = None

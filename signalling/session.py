@@ -43,6 +43,7 @@ class Session:
         "id",
         "joined",
         "on_overflow",
+        "on_queued",
         "outbox",
         "outbox_limit",
         "pid",
@@ -65,6 +66,8 @@ class Session:
         self.ended = False
         #: called once when the detached outbox is full (SessionRegistry.add sets it)
         self.on_overflow: Callable[[Session], None] | None = None
+        #: called with each message queued while detached (SessionRegistry.add sets it)
+        self.on_queued: Callable[[Session, Mapping[str, Any]], None] | None = None
 
     async def send(self, body: Mapping[str, Any]) -> bool:
         """Deliver now, or queue while detached; False if the queue overflowed."""
@@ -78,15 +81,23 @@ class Session:
                 self.on_overflow(self)
             return False
         self.outbox.append(body)
+        if self.on_queued is not None:
+            self.on_queued(self, body)
         return True
 
 
 class SessionRegistry:
     """Every session of this node, by participant id and by resume secret."""
 
-    def __init__(self, window: float, on_expire: Callable[[Session], None]) -> None:
+    def __init__(
+        self,
+        window: float,
+        on_expire: Callable[[Session], None],
+        on_queued: Callable[[Session, Mapping[str, Any]], None] | None = None,
+    ) -> None:
         self.window = window
         self._on_expire = on_expire
+        self._on_queued = on_queued
         self.by_pid: dict[str, Session] = {}
         self._by_resume: dict[str, Session] = {}
 
@@ -95,6 +106,7 @@ class SessionRegistry:
 
     def add(self, session: Session) -> None:
         session.on_overflow = self._overflowed
+        session.on_queued = self._on_queued
         self.by_pid[session.pid] = session
         self._by_resume[session.resume_digest] = session
 

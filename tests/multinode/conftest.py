@@ -42,6 +42,10 @@ READY_TIMEOUT = 30.0
 STOP_GRACE = 10.0
 #: the multinode tests use a Redis database of their own, apart from the contract suite
 REDIS_DB = 2
+#: the nodes' resume window: long enough for a client to find another node after
+#: its own died (the liveness key lapses in 2 s), short enough that a test can
+#: wait for a participant who never comes back
+RESUME_WINDOW = 10.0
 
 
 #: ports handed out in this session: the kernel may offer a just-released port
@@ -121,6 +125,7 @@ class Cluster:
             VESTIBULE_DATA_KEY=self.data_key,
             VESTIBULE_MEDIACHECK="0",
             VESTIBULE_LOG_FORMAT="json",
+            VESTIBULE_RESUME_WINDOW=str(RESUME_WINDOW),
         )
         return env
 

@@ -10,7 +10,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from rooms.presence import LogEntry
+from signalling.clock import SystemClock
+from signalling.metrics import Metrics
+from signalling.presence import PresenceLog
 from signalling.redis_bus import RedisBus, decode, encode, team_channel
+from signalling.settings import Settings
+from signalling.store.redis import RedisStore
 
 pytestmark = pytest.mark.multinode
 
@@ -90,3 +95,70 @@ async def test_each_listener_gets_each_entry_once(redis_server: str) -> None:
     finally:
         await one.stop()
         await two.stop()
+
+
+async def test_a_meeting_changed_on_one_node_is_stale_on_every_other(redis_server: str) -> None:
+    """Each meeting entry names its meeting on the one channel every node follows,
+    whatever team it subscribes to; presence entries do not; no node hears its own."""
+    prefix = f"t{secrets.token_hex(4)}:"
+    one, two = (
+        RedisBus(redis_server, "n1", prefix=prefix),
+        RedisBus(redis_server, "n2", prefix=prefix),
+    )
+    await one.start()
+    await two.start()
+    try:
+        stale_one: asyncio.Queue[str] = asyncio.Queue()
+        stale_two: asyncio.Queue[str] = asyncio.Queue()
+        one.on_meeting_change(stale_one.put_nowait)
+        two.on_meeting_change(stale_two.put_nowait)
+        at = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
+        # node 2 follows no team at all, and still hears of the change
+        await two.publish(_entry("t1", 1))  # presence: not a change to the meeting
+        await two.publish(LogEntry(2, "t1", at, "meeting", "rescheduled", "m1", {}))
+        assert await asyncio.wait_for(stale_one.get(), WAIT) == "m1"
+        await one.publish(LogEntry(3, "t1", at, "meeting", "status_changed", "m2", {}))
+        # in publish order on the channel: had node 2 heard its own "m1", it would
+        # come first
+        assert await asyncio.wait_for(stale_two.get(), WAIT) == "m2"
+        assert stale_one.empty() and stale_two.empty()
+    finally:
+        await one.stop()
+        await two.stop()
+
+
+async def test_the_presence_log_reads_a_meeting_again_once_another_node_changed_it(
+    redis_server: str,
+) -> None:
+    prefix = f"t{secrets.token_hex(4)}:"
+    here, there = (
+        RedisBus(redis_server, "n1", prefix=prefix),
+        RedisBus(redis_server, "n2", prefix=prefix),
+    )
+    store = RedisStore(redis_server)
+    await store.open()
+    await here.start()
+    await there.start()
+    try:
+        presence = PresenceLog(store, here, SystemClock(), Metrics(), Settings())
+        reads: list[str] = []
+
+        async def load(meeting_id: str) -> str:
+            reads.append(meeting_id)
+            return meeting_id
+
+        cache = presence.meetings
+        gone: asyncio.Queue[str] = asyncio.Queue()
+        here.on_meeting_change(gone.put_nowait)  # after the presence log's listener
+        await cache.get("m1", load)
+        await cache.get("m1", load)
+        assert reads == ["m1"]
+        at = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
+        await there.publish(LogEntry(1, "t1", at, "meeting", "rescheduled", "m1", {}))
+        assert await asyncio.wait_for(gone.get(), WAIT) == "m1"
+        await cache.get("m1", load)
+        assert reads == ["m1", "m1"]
+    finally:
+        await here.stop()
+        await there.stop()
+        await store.close()

@@ -26,6 +26,7 @@ import redis
 
 from signalling.store.redis import RedisStore
 from tests.multinode.conftest import Cluster, Node
+from tests.multinode.ledger import dashboard, no_seq_missing
 from tests.multinode.wire import hello
 
 pytestmark = pytest.mark.multinode
@@ -129,3 +130,64 @@ async def _leave_during_outage(server: PrivateRedis, node: Node, token: str, tea
     kinds = [e.kind for e in entries if e.data.get("participant") == pid]
     assert kinds[-1] == "left", kinds
     assert "entered" in kinds and "waiting" in kinds
+
+
+async def test_rooms_stay_whole_and_every_left_arrives_when_redis_restarts_under_two_nodes(
+    private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    """Two nodes, a call and a queue on node A, a dashboard per room on node B.
+    While Redis is down the patient in the call and the waiting patient leave;
+    once it is back, both ``left`` reach the dashboards with no seq missing, and
+    the rooms are still on node A alone (a hello at node B is sent there)."""
+    cluster = Cluster(private_redis.url, secrets.token_urlsafe(32), tmp_path)
+    seeded = cluster.seed(2)
+    call_room, queue_room = seeded["rooms"]
+    a, b = cluster.start(2)
+    try:
+        async with aiohttp.ClientSession() as http:
+            ledgers = [
+                await dashboard(http, cluster, b, room["host_id"]) for room in seeded["rooms"]
+            ]
+            counting = [asyncio.create_task(ledger.run()) for ledger in ledgers]
+            staff = {"jwt": cluster.mint_jwt(call_room["host_id"]), "room": call_room["slug"]}
+            host, welcome, _ = await hello(http, a.ws, staff, follow=False)
+            assert welcome["type"] == "welcome", welcome
+            await host.send({"type": "join"})
+            await host.expect("joined")
+            patient, welcome, _ = await hello(
+                http, a.ws, {"token": call_room["token"]}, follow=False
+            )
+            patient_id = welcome["participant"]
+            await patient.send({"type": "join"})
+            await patient.expect("waiting")
+            await host.send({"type": "admit", "participant": patient_id})
+            await patient.expect("joined")
+            waiting, welcome, _ = await hello(
+                http, a.ws, {"token": queue_room["token"]}, follow=False
+            )
+            waiting_id = welcome["participant"]
+            await waiting.send({"type": "join"})
+            await waiting.expect("waiting")
+
+            await asyncio.to_thread(private_redis.stop)
+            await patient.send({"type": "leave"})
+            await waiting.send({"type": "leave"})
+            await asyncio.to_thread(private_redis.start)
+            # told once the departure is stored (after Redis is back), never before
+            await host.expect("participant", where=lambda m: m["event"] == "went")
+
+            await ledgers[0].until("left", patient_id, BACK_WITHIN)
+            await ledgers[1].until("left", waiting_id, BACK_WITHIN)
+            await no_seq_missing(ledgers, counting, cluster.redis_url, seeded["team"])
+
+            # not split: the room is still node A's, and node B sends the host there
+            elsewhere, goaway, _ = await hello(http, b.ws, staff, follow=False)
+            assert (goaway["type"], goaway.get("url")) == ("goaway", a.url), goaway
+            await elsewhere.close()
+            await host.send({"type": "ping", "ref": 1})
+            await host.expect("pong")
+            for peer in (host, patient, waiting, *(ledger.peer for ledger in ledgers)):
+                await peer.close()
+    finally:
+        for node in (a, b):
+            node.stop()

@@ -192,6 +192,7 @@ def server_schemas() -> dict[str, Schema]:
                     "goaway",
                     ["reason", "reconnect_after"],
                     reason={"const": "shutdown"},
+                    url=STR,
                     reconnect_after=NUM,
                 ),
                 message(
