@@ -151,6 +151,7 @@ def create_app(
             describe=lambda pid: rooms.describe(pid),
             on_orphans=lambda people: tasks.spawn(rooms.orphaned(people)),
             on_handed=lambda room_ids: tasks.spawn(rooms.handed(room_ids)),
+            on_reclaimed=lambda room_id: states.changed(room_id) if states else None,
         )
         states = RoomStates(
             settings.redis_url,

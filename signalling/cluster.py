@@ -206,8 +206,12 @@ class RoomLeases:
         describe: Callable[[str], str | None] = lambda pid: None,
         on_orphans: Callable[[list[dict[str, Any]]], None] = lambda orphans: None,
         on_handed: Callable[[list[str]], None] = lambda rooms: None,
+        on_reclaimed: Callable[[str], None] = lambda room_id: None,
     ) -> None:
         self.url = url
+        #: called with a room whose lease Redis had lost and this node set again
+        #: (its copy was lost with it: signalling/room_state.py writes it again)
+        self.on_reclaimed = on_reclaimed
         self.node_id = node_id
         self.on_lost = on_lost
         #: the participant ids this node serves, and who one of them is (JSON)
@@ -359,6 +363,7 @@ class RoomLeases:
             if answer in ("=", "+"):
                 if answer == "+":
                     log.info("room lease re-claimed", room=room_id, change="held -> held")
+                    self.on_reclaimed(room_id)
                 self.held[room_id] = now
             else:
                 self._lost(room_id, answer)

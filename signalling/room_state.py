@@ -273,7 +273,10 @@ class RoomStates:
                 self._wake.set()
             else:
                 if self._failing:
+                    # Redis may have lost what it had (a restart): write every room again
                     log.info("room state written again")
+                    self._dirty.update(self._in_use())
+                    self._wake.set()
                 self._failing = False
 
     async def flush(self) -> None:

@@ -3,7 +3,9 @@ held for the resume window after it dropped.
 
 While detached, messages for the session queue (bounded); a ``hello`` with the
 resume secret reattaches it and replays them in order. Past the window, or
-past the queue bound, the session ends and the participant has left.
+past the queue bound, the session ends and the participant has left. With
+Redis, the rooms keep a copy of every session and of what is queued for it
+(signalling/room_state.py), so another node can take the session over.
 """
 
 from __future__ import annotations

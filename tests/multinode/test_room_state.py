@@ -46,6 +46,7 @@ class Node:
             grace=0.0,
             prefix=prefix,
             on_handed=self.handed.extend,
+            on_reclaimed=lambda room_id: self.states.changed(room_id),
         )
         self.states = RoomStates(
             url,
@@ -209,3 +210,23 @@ async def test_a_draining_node_hands_its_rooms_to_a_live_one(
     assert await redis_client.get(owner_key("r1", prefix)) == b.leases.value
     assert await b.leases.claim("r1") is None
     assert await b.leases.live_nodes() == []
+
+
+async def test_a_copy_redis_lost_is_written_again_with_the_lease(
+    pair: tuple[Node, Node], redis_client: aioredis.Redis, prefix: str
+) -> None:
+    a, _ = pair
+    assert await a.leases.claim("r1") is None
+    a.rooms["r1"] = _snapshot(_lobby_with("g1"), _session("g1", "d1"))
+    a.states.changed("r1")
+    await a.states.flush()
+    # Redis restarted without persistence: every key is gone
+    await redis_client.delete(
+        owner_key("r1", prefix), state_key("r1", prefix), resume_key("d1", prefix)
+    )
+    a.leases.held["r1"] = 0.0  # due for renewal
+    await a.leases.tend()
+    await a.states.flush()
+    assert await redis_client.get(owner_key("r1", prefix)) == a.leases.value
+    assert await a.states.holds("r1", "g1")
+    assert await a.states.room_of("d1") == "r1"
