@@ -5,9 +5,11 @@
 // last `seq` it applied and resubscribes with `since` after a reconnect, so nothing is
 // missed; a `fresh` snapshot replaces everything it holds.
 //
-// Each row shows the meeting's guest key (staff see it again: it is sealed at rest) and a
-// plus sign that opens its details: description, phone, review, summary, the link with a
-// copy button, re-issue, the calendar file, and the history of messages to the guest.
+// Each row shows the meeting's guest key (staff see it again: it is sealed at rest), a
+// "Booked online" mark when the patient booked it on the booking page, and a plus sign
+// that opens its details: how it was booked, description, phone, review, summary, the
+// link with a copy button, re-issue, the calendar file, and the history of messages to
+// the guest.
 
 import { api } from "./api.js";
 import { byId, formatWhen, h, setChildren } from "./dom.js";
@@ -92,7 +94,14 @@ function row(m) {
       ),
     ),
     h("td", {}, m.start ? formatWhen(m.start) : "To be chosen", minutes ? h("small", {}, `${minutes} min`) : null),
-    h("td", {}, guest.name || "—", guest.email ? h("small", {}, guest.email) : null, m.description ? h("small", {}, m.description) : null),
+    h(
+      "td",
+      {},
+      guest.name || "—",
+      m.booked_online ? h("span", { class: "status-badge booked-online", title: "The patient booked this on the clinician's booking page" }, "Booked online") : null,
+      guest.email ? h("small", {}, guest.email) : null,
+      m.description ? h("small", {}, m.description) : null,
+    ),
     h("td", {}, m.guest_key ? h("span", { class: "secret guest-key" }, m.guest_key) : "—"),
     h("td", {}, type ? h("span", { class: "type-badge" }, swatch(type.colour), type.label || "") : "—"),
     h("td", { class: "status-cell" }, statusElement(m.status)),
@@ -179,6 +188,7 @@ function details(m) {
           "dl",
           {},
           full.proposed_slots?.length ? item("Times offered", full.proposed_slots.map(formatWhen).join(" · ")) : null,
+          item("Booked", full.booked_online ? "Online, by the patient" : "By the practice"),
           item("Description", full.description),
           item("Phone", guest.phone),
           item("Review", review),
