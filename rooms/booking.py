@@ -29,6 +29,11 @@ from rooms.validate import check_aware
 
 #: how far ahead a patient sees free slots by default: four weeks
 ONLINE_HORIZON = timedelta(days=28)
+#: the actor an online booking is audited as: the public booking page, since
+#: the patient has no account (and their name and email stay out of the audit)
+BOOKING_PAGE_ACTOR = "booking-page"
+#: the audit action of an online booking; its target is the meeting's id
+BOOKED_ONLINE = "meeting.book_online"
 
 
 def offered(mtype: MeetingType) -> bool:

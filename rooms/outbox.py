@@ -244,12 +244,20 @@ def plan_change(
     return out
 
 
-def plan_review_request(
-    meeting: Meeting, due: datetime, now: datetime, new_id: Callable[[], str]
-) -> OutboxMessage:
+def review_request_id(meeting_id: str) -> str:
+    """The id of a meeting's review request: the same on every node, so that
+    of two nodes that see the meeting completed at the same instant the store
+    takes one request and refuses the other's as a reused id (Conflict)."""
+    return f"{meeting_id}.review-request"
+
+
+def plan_review_request(meeting: Meeting, due: datetime, now: datetime) -> OutboxMessage:
     """The request to review a completed meeting, sent at ``due``
-    (rooms.patient_links.review_request_due)."""
-    return _message(meeting, Trigger.REVIEW_REQUEST, due, now, new_id)
+    (rooms.patient_links.review_request_due), under its one id
+    (:func:`review_request_id`)."""
+    return _message(
+        meeting, Trigger.REVIEW_REQUEST, due, now, lambda: review_request_id(meeting.id)
+    )
 
 
 def backoff(attempts: int) -> timedelta:

@@ -257,6 +257,8 @@ def _print_demo(info: dict[str, Any]) -> None:
             f"key {m['guest_key']}\n         link {m['link']}",
             file=out,
         )
+    for page in info.get("booking", []):
+        print(f"\nOnline booking with {page['clinician']}: {page['url']}", file=out)
     print("\nDashboard: /dashboard   Managing account: /manage\n", file=out, flush=True)
 
 

@@ -6,6 +6,12 @@ and, on every start, a fresh set of meetings for today, three of them
 joinable right now. Each start issues their links and keys (sealed under the
 settings' data key, so the dashboard shows them) and returns them for the CLI
 to print.
+
+Online booking works out of the box: Dr Ada Jones works weekdays 09:00-17:00
+(:data:`DEMO_ZONE`) and the team offers a "First visit" online, with an
+address and instructions, so her booking page (``/book/<her room's slug>``,
+in the summary) has free times. A demo database seeded before she had working
+hours gets them, and the type, on its next start.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rooms.accounts import Group, Organisation, Plan, StaffAccount, StaffRole, Team
-from rooms.meeting import Guest, Meeting, MeetingType
+from rooms.errors import NotFound
+from rooms.hours import DayRange, make_working_hours
+from rooms.meeting import Guest, Meeting, MeetingKind, MeetingType
 from rooms.passwords import hash_password
 from rooms.plans import default_shared_rooms, user_room_for
 from rooms.room import Room, RoomKind
@@ -33,6 +41,11 @@ CLINICIANS = (
     ("demo-sam", "sam.smith@demo.vestibule.test", "Dr Sam Smith", "Physiotherapist"),
 )
 MANAGER = ("demo-manager", "office@demo.vestibule.test", "Practice Office")
+#: the demo practice's time zone: Dr Ada Jones's working hours are in it
+DEMO_ZONE = "Europe/London"
+#: the meeting type Dr Ada Jones offers on her booking page
+BOOKABLE_TYPE = "demo-first-visit"
+BOOKABLE_ADDRESS = "Harbour Clinic, 1 Quay Street, Harbour Town"
 
 
 def new_id() -> str:
@@ -45,6 +58,8 @@ class DemoInfo:
     staff: list[dict[str, str]] = field(default_factory=list)
     rooms: list[dict[str, Any]] = field(default_factory=list)
     meetings: list[dict[str, Any]] = field(default_factory=list)
+    #: the public booking pages open in the demo: clinician's name and URL
+    booking: list[dict[str, str]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +67,7 @@ class DemoInfo:
             "staff": self.staff,
             "rooms": self.rooms,
             "meetings": self.meetings,
+            "booking": self.booking,
         }
 
 
@@ -62,8 +78,10 @@ async def ensure_demo(store: Store, settings: Settings, now: datetime) -> DemoIn
     except Exception:  # NotFound: a fresh database
         await _seed_org(store, now)
     team = (await store.list_teams(DEMO_ORG))[0]
+    await _ensure_online_booking(store, team)
     rooms = await store.list_rooms(team.id)
-    types = await store.list_meeting_types(team.id)
+    types = {t.id: t for t in await store.list_meeting_types(team.id)}
+    consult, followup = types["demo-consult"], types["demo-followup"]
     info = DemoInfo(url=settings.base_url)
     for _, email, _, _ in CLINICIANS:
         info.staff.append(
@@ -79,6 +97,9 @@ async def ensure_demo(store: Store, settings: Settings, now: datetime) -> DemoIn
     reception = next(r for r in rooms if r.kind is RoomKind.RECEPTION)
     hosts = {s.id: s for s in await store.list_staff(team.id)}
     ada, sam = hosts[CLINICIANS[0][0]], hosts[CLINICIANS[1][0]]
+    info.booking.append(
+        {"clinician": ada.name, "url": f"{settings.base_url}/book/{by_owner[ada.id].slug}"}
+    )
     plan: list[tuple[StaffAccount, Room, str, str, timedelta, MeetingType]] = [
         (
             ada,
@@ -86,7 +107,7 @@ async def ensure_demo(store: Store, settings: Settings, now: datetime) -> DemoIn
             "Alex Morgan",
             "alex.morgan@example.org",
             timedelta(minutes=2),
-            types[0],
+            consult,
         ),
         (
             sam,
@@ -94,16 +115,16 @@ async def ensure_demo(store: Store, settings: Settings, now: datetime) -> DemoIn
             "Jordan Lee",
             "jordan.lee@example.org",
             timedelta(minutes=5),
-            types[1],
+            followup,
         ),
-        (ada, reception, "Casey Patel", "casey.patel@example.org", timedelta(minutes=10), types[0]),
+        (ada, reception, "Casey Patel", "casey.patel@example.org", timedelta(minutes=10), consult),
         (
             sam,
             by_owner[sam.id],
             "Robin Okafor",
             "robin.okafor@example.org",
             timedelta(hours=3),
-            types[1],
+            followup,
         ),
         (
             ada,
@@ -111,7 +132,7 @@ async def ensure_demo(store: Store, settings: Settings, now: datetime) -> DemoIn
             "Sasha Novak",
             "sasha.novak@example.org",
             timedelta(hours=5),
-            types[0],
+            consult,
         ),
     ]
     start_base = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
@@ -148,6 +169,39 @@ async def ensure_demo(store: Store, settings: Settings, now: datetime) -> DemoIn
             }
         )
     return info
+
+
+async def _ensure_online_booking(store: Store, team: Team) -> None:
+    """Dr Ada Jones's working hours (weekdays 09:00-17:00 in DEMO_ZONE) and
+    the First visit type offered online, unless she has hours already (then
+    whatever was set in the demo is left alone)."""
+    ada = CLINICIANS[0][0]
+    if await store.get_working_hours(ada) is not None:
+        return
+    try:
+        await store.get_meeting_type(BOOKABLE_TYPE)
+    except NotFound:
+        await store.add_meeting_type(
+            MeetingType(
+                BOOKABLE_TYPE,
+                team.id,
+                "First visit",
+                timedelta(minutes=30),
+                colour="#9333ea",
+                online_bookable=True,
+                kinds=frozenset({MeetingKind.VIDEO, MeetingKind.IN_PERSON}),
+                address=BOOKABLE_ADDRESS,
+                instructions=(
+                    "Bring your medication list. For a video visit, find a quiet,"
+                    " well-lit place a few minutes early."
+                ),
+                description="A first appointment, by video or at the clinic.",
+            )
+        )
+    weekdays = [DayRange(day, 9 * 60, 17 * 60) for day in range(5)]
+    await store.put_working_hours(
+        make_working_hours(staff_id=ada, team_id=team.id, timezone=DEMO_ZONE, ranges=weekdays)
+    )
 
 
 async def _seed_org(store: Store, now: datetime) -> None:

@@ -45,7 +45,7 @@ from typing import Any
 
 import structlog
 
-from rooms.errors import NotFound
+from rooms.errors import Conflict, NotFound
 from rooms.invitations import Invitation
 from rooms.meeting import Meeting
 from rooms.outbox import (
@@ -152,15 +152,21 @@ class Outbox:
 
     async def review_requested(self, meeting: Meeting, now: datetime) -> OutboxMessage | None:
         """Schedule the request to review ``meeting`` (once: not if the meeting
-        has one already, whatever its state)."""
+        has one already, whatever its state). The request's id is the same on
+        every node (rooms.outbox.review_request_id), so when two nodes see the
+        meeting completed at the same instant the store takes the first and
+        refuses the second as a reused id: exactly one is queued."""
         due = review_request_due(meeting, now)
         if due is None:
             return None
         existing = await self.store.list_messages(meeting.id)
         if any(m.trigger is Trigger.REVIEW_REQUEST for m in existing):
             return None
-        message = plan_review_request(meeting, due, now, self._id)
-        await self._add([message])
+        message = plan_review_request(meeting, due, now)
+        try:
+            await self._add([message])
+        except Conflict:  # another node queued it meanwhile
+            return None
         log.info("review request scheduled", meeting=meeting.id, team=meeting.team_id)
         return message
 

@@ -51,4 +51,5 @@ def meeting_view(
         if meeting.review is None
         else {"rating": meeting.review_rating, "text": meeting.review},
         "summary": meeting.summary,
+        "booked_online": meeting.booked_online,
     }

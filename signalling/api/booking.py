@@ -8,7 +8,10 @@
   email and optional phone. The meeting is stored only if the time is still
   free, in one atomic step of the store (Store.book_if_free), and the booking
   confirmation with the join link and the calendar file is queued in the
-  outbox: the link goes to the email given, never into the response.
+  outbox: the link goes to the email given, never into the response. The
+  booking is audited as the booking page (rooms.booking.BOOKING_PAGE_ACTOR,
+  action ``meeting.book_online``, the meeting's id), and the meeting is
+  marked ``booked_online``, which the overview shows.
 
 ``{slug}`` is the clinician's consulting room. Every way a page can be absent
 (no such room, a shared room, an archived room, a disabled account or team)
@@ -30,7 +33,14 @@ import structlog
 from aiohttp import web
 
 from rooms.accounts import StaffAccount, Team
-from rooms.booking import book_online, check_bookable_host, check_offered_type, offered_types
+from rooms.booking import (
+    BOOKED_ONLINE,
+    BOOKING_PAGE_ACTOR,
+    book_online,
+    check_bookable_host,
+    check_offered_type,
+    offered_types,
+)
 from rooms.errors import NotFound, SlotTaken
 from rooms.hours import WorkingHours, free_slots
 from rooms.meeting import Guest, MeetingType
@@ -41,7 +51,7 @@ from rooms.validate import email_key
 from signalling.api.body import Body, obj, read_json, required_instant, text
 from signalling.api.meetings import issue
 from signalling.api.render import Json
-from signalling.api.scope import new_id, now_of
+from signalling.api.scope import audit_as, new_id, now_of
 from signalling.api.working_hours import zone_of
 from signalling.keys import OUTBOX, PRESENCE, SETTINGS, STORE
 from signalling.throttle import WindowLimiter
@@ -198,6 +208,10 @@ async def book(request: web.Request) -> web.Response:
         raise SlotTaken()
     await request.app[PRESENCE].meeting_changed(meeting, MeetingChange.CREATED, now)
     await request.app[OUTBOX].booked([meeting], now)
+    # audited as the page: ids only, never the patient's name or email
+    await audit_as(
+        request, BOOKING_PAGE_ACTOR, page.team.org_id, page.team.id, BOOKED_ONLINE, meeting.id
+    )
     log.info("meeting booked online", meeting=meeting.id, team=page.team.id, host=page.host.id)
     booking = {
         "meeting": meeting.id,

@@ -12,7 +12,10 @@ The review request sent after a completed meeting links to the review page
 (``/review/<token>``, rooms.patient_links): the page reads the meeting with
 ``GET /api/review`` and stores the review with ``POST /api/review``, the token
 in ``X-Vestibule-Link`` instead of the rejoin secret; the link works from the
-start until 30 days after the end. Either way a meeting is reviewed once.
+start until 30 days after the end. Either way a meeting is reviewed once: the
+store writes a review only if the meeting has none (Store.store_review), so of
+two reviews sent at the same moment the first is kept and the second gets 409
+``conflict``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from datetime import datetime
 
 from aiohttp import web
 
-from rooms.errors import Invalid, TokenInvalid, Unauthorized
+from rooms.errors import Conflict, Invalid, TokenInvalid, Unauthorized
 from rooms.meeting import Meeting
 from rooms.patient_links import Purpose, check_review_link
 from rooms.schedule import leave_review
@@ -59,9 +62,13 @@ async def _store_review(request: web.Request, meeting: Meeting, now: datetime) -
     if rating is None:
         raise Invalid("rating is required")
     reviewed, change = leave_review(meeting, rating, text(body, "text"), now)
-    await request.app[STORE].update_meeting(reviewed)
-    await request.app[PRESENCE].meeting_changed(reviewed, change, now)
-    return web.json_response({"review": {"rating": rating, "text": reviewed.review or ""}})
+    # Conditional: of two reviews sent at the same moment (both read the
+    # meeting unreviewed), the store keeps the first and the second is refused.
+    stored = await request.app[STORE].store_review(reviewed)
+    if stored is None:
+        raise Conflict("this meeting has already been reviewed")
+    await request.app[PRESENCE].meeting_changed(stored, change, now)
+    return web.json_response({"review": {"rating": rating, "text": stored.review or ""}})
 
 
 async def show_by_link(request: web.Request) -> web.Response:

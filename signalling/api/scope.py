@@ -104,17 +104,30 @@ async def audit(
 ) -> None:
     """Record what ``account`` did (a manager viewing as is recorded as the
     manager, with the team acted in)."""
+    await audit_as(request, account.id, org_id, team_id, action, target)
+
+
+async def audit_as(
+    request: web.Request,
+    actor_id: str,
+    org_id: str,
+    team_id: str | None,
+    action: str,
+    target: str = "",
+) -> None:
+    """Record an action of ``actor_id``: a staff account's id, or an actor
+    without an account (rooms.booking.BOOKING_PAGE_ACTOR)."""
     entry = AuditEntry(
         id=new_id(),
         at=now_of(request),
-        actor_id=account.id,
+        actor_id=actor_id,
         org_id=org_id,
         team_id=team_id,
         action=action,
         target=target,
     )
     await request.app[STORE].append_audit(entry)
-    log.info("audit", action=action, actor=account.id, team=team_id, target=target)
+    log.info("audit", action=action, actor=actor_id, team=team_id, target=target)
 
 
 async def audit_actor(request: web.Request, actor: Actor, action: str, target: str = "") -> None:

@@ -131,6 +131,13 @@ class Store(Protocol):
         of nodes, at most one gets True; the others write nothing and get False.
         NotFound if there is no such meeting."""
 
+    async def store_review(self, meeting: Meeting) -> Meeting | None:
+        """Write ``meeting``'s review (``review`` and ``review_rating``, and no
+        other field) only if the stored meeting has none yet, and return the
+        stored meeting with it. Atomic: of concurrent callers on any number of
+        nodes, exactly one gets the meeting back; the others write nothing and
+        get None. NotFound if there is no such meeting."""
+
     async def find_link(self, link_digest: str) -> Credential | None:
         """The credential with this link digest as it stands, without redeeming
         it (whether it is revoked, used or in its window is the caller's to read)."""

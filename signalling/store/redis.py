@@ -754,6 +754,32 @@ class RedisStore:
                 except WatchError:
                     continue
 
+    async def store_review(self, meeting: Meeting) -> Meeting | None:
+        """See Store.store_review: the meeting's record is watched, so of
+        concurrent callers on any node only one transaction commits while the
+        meeting has no review; the others see the review and write nothing."""
+        record = self._rec(Meeting, meeting.id)
+        async with self._r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(record)
+                    blob = await pipe.get(record)
+                    if blob is None:
+                        raise NotFound(f"no Meeting {meeting.id}")
+                    stored = codec.unpack(Meeting, _b(blob))
+                    if stored.review_rating is not None:
+                        await pipe.unwatch()  # type: ignore[no-untyped-call]
+                        return None
+                    reviewed = replace(
+                        stored, review=meeting.review, review_rating=meeting.review_rating
+                    )
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.set(record, codec.pack(reviewed))
+                    await pipe.execute()
+                    return reviewed
+                except WatchError:
+                    continue
+
     async def get_credential_for_meeting(self, meeting_id: str) -> Credential | None:
         live = [c for c in await self._credentials_of(meeting_id) if c.revoked_at is None]
         return live[0] if live else None

@@ -436,6 +436,19 @@ class SQLiteStore:
             await self._insert(conn, credential)
         return True
 
+    async def store_review(self, meeting: Meeting) -> Meeting | None:
+        # One UPDATE under the database write lock: of concurrent writers in
+        # any process, only the first still finds review_rating NULL.
+        rows = await self._fetch(
+            "UPDATE meetings SET review = ?, review_rating = ?"
+            " WHERE id = ? AND review_rating IS NULL RETURNING *",
+            (meeting.review, meeting.review_rating, meeting.id),
+        )
+        if rows:
+            return codec.from_row(Meeting, _as_dict(rows[0]))
+        await self._get(Meeting, meeting.id)  # NotFound if there is no such meeting
+        return None
+
     async def find_link(self, link_digest: str) -> Credential | None:
         found = await self._select(Credential, "link_digest = ?", (link_digest,), "id")
         return found[0] if found else None

@@ -127,9 +127,18 @@ def test_a_patient_books_online_and_the_confirmation_arrives(
     kinds = [part.get_content_type() for part in message.iter_attachments()]
     assert "text/calendar" in kinds
 
-    # the time is taken: the clinician's overview lists the booking
+    # the time is taken: the clinician's overview lists the booking, marked as booked
+    # online (a meeting the practice booked is not)
     clinician.goto("/dashboard")
-    expect(clinician.locator("#meetings tr[data-meeting]", has_text="Pat Online")).to_be_visible()
+    booked_row = clinician.locator("#meetings tr[data-meeting]", has_text="Pat Online")
+    expect(booked_row).to_be_visible()
+    expect(booked_row.locator(".booked-online")).to_have_text("Booked online")
+    practice_row = clinician.locator("#meetings tr[data-meeting]", has_text="Alex Morgan")
+    expect(practice_row).to_be_visible()
+    expect(practice_row.locator(".booked-online")).to_have_count(0)
+    booked_row.get_by_role("button", name="Show the details").click()
+    expect(clinician.locator("tr.details")).to_contain_text("Online, by the patient")
+    clinician.screenshot(path=str(shots / "overview-booked-online.png"), full_page=True)
 
     # removing types: an unused one is deleted, the booked Consultation retired
     clinician.goto("/types")
@@ -142,6 +151,8 @@ def test_a_patient_books_online_and_the_confirmation_arrives(
     clinician.get_by_role("button", name="Remove Consultation").click()
     expect(clinician.locator("#status")).to_contain_text("retired, not deleted")
     expect(row).to_have_attribute("data-retired", "true")
+    # the page offers what is left: the demo's First visit, no longer the Consultation
     patient.goto(booking_url)
     expect(patient.locator("body")).to_have_attribute("data-step", "type")
-    expect(patient.locator("#type-list")).to_contain_text("No appointments can be booked online")
+    expect(patient.get_by_role("button", name="Choose First visit")).to_be_visible()
+    expect(patient.get_by_role("button", name="Choose Consultation")).to_have_count(0)

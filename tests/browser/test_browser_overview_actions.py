@@ -68,6 +68,18 @@ def test_sort_reschedule_assign_and_cancel(
     options = colleague.locator("option").all_inner_texts()
     other = next(o for o in options if o and o != colleague.locator("option:checked").inner_text())
     colleague.select_option(label=other)
+    # a live change to another meeting (its host writes a summary) re-renders the
+    # overview before the click: the colleague chosen, not yet assigned, stays chosen
+    colleague.evaluate("el => { el.dataset.rendered = 'before'; }")
+    elsewhere = next(m for m in demo["meetings"] if m["host"] == me and m["id"] != meeting["id"])
+    written = page.request.post(
+        f"/api/meetings/{elsewhere['id']}/summary",
+        data={"text": "Rest the knee."},
+        headers={"Origin": demo["url"]},
+    )
+    assert written.ok, written.text()
+    expect(details.locator('select[data-rendered="before"]')).to_have_count(0)
+    expect(colleague.locator("option:checked")).to_have_text(other)
     details.get_by_role("button", name="Assign").click()
     expect(page.locator("#status")).to_have_text("Assigned.")
     assert page.request.get(f"/api/meetings/{meeting['id']}").json()["meeting"]["host"] != me

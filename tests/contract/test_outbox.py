@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from rooms.errors import Conflict, NotFound
-from rooms.outbox import MessageState, OutboxMessage, TeamMessaging, Trigger
+from rooms.outbox import (
+    MessageState,
+    OutboxMessage,
+    TeamMessaging,
+    Trigger,
+    plan_review_request,
+    review_request_id,
+)
 
 from .records import NOW, Backend, World
 
@@ -64,6 +71,31 @@ async def test_a_message_needs_its_meeting_and_a_fresh_id(world: World) -> None:
     with pytest.raises(Conflict):
         await world.store.add_messages([message(mid, 2), message(mid, 1)])
     assert [m.id for m in await world.store.list_messages(mid)] == [message(mid, 1).id]
+
+
+async def test_a_review_request_is_queued_once_across_instances(
+    world: World, backend: Backend
+) -> None:
+    """Two nodes (two connections) that see one meeting completed at the same
+    instant each add its review request, under its one id: exactly one write
+    is taken, the other is refused as a reused id, and one request is queued."""
+    mid = await _meeting(world)
+    meeting = await world.store.get_meeting(mid)
+    stores = [world.store, await backend.open()]
+
+    async def attempt(i: int) -> bool:
+        request = plan_review_request(meeting, NOW + timedelta(minutes=30 + i), NOW)
+        try:
+            await stores[i % 2].add_messages([request])
+        except Conflict:
+            return False
+        return True
+
+    results = await asyncio.wait_for(asyncio.gather(*(attempt(i) for i in range(10))), 30)
+    assert results.count(True) == 1
+    (queued,) = await stores[1].list_messages(mid)
+    assert (queued.id, queued.trigger) == (review_request_id(mid), Trigger.REVIEW_REQUEST)
+    assert queued.due_at == NOW + timedelta(minutes=30 + results.index(True))
 
 
 async def test_claim_takes_due_messages_once(world: World) -> None:

@@ -247,6 +247,37 @@ async def test_a_patient_books_online_and_gets_the_confirmation_with_the_link(
     assert (again.status, again.code) == (409, "slot_taken")
 
 
+async def test_an_online_booking_is_audited_as_the_page_and_marked_booked_online(
+    api: Api,
+) -> None:
+    """The audit names the page, the action and the meeting, never the patient;
+    the meeting's view (the overview's) says it was booked online, and one the
+    practice booked says it was not."""
+    await offer(api)
+    start = WEDNESDAY + timedelta(minutes=30)
+    details = booking(start, "pat.online@example.org", phone="+44 20 7946 0999")
+    details["guest"]["name"] = "Pat Online"
+    reply = await api.call("POST", ada_page(api), json=details)
+    assert reply.status == 201, reply.body
+    booked = reply.body["booking"]["meeting"]
+
+    ada = api.staff[ADA]
+    assert ada.team_id is not None
+    entries = await api.store.list_audit(ada.org_id, team_id=ada.team_id)
+    (entry,) = [e for e in entries if e.action == "meeting.book_online"]
+    assert (entry.actor_id, entry.team_id, entry.target) == ("booking-page", ada.team_id, booked)
+    assert entry.at == NOW
+    written = repr(entry).lower()
+    assert "pat online" not in written and "pat.online" not in written and "0999" not in written
+
+    shown = await api.call("GET", f"/api/meetings/{booked}", role="host")
+    assert shown.body["meeting"]["booked_online"] is True
+    practice, _ = await api.add_meeting()
+    listed = await api.call("GET", "/api/meetings?scope=my", role="host")
+    marks = {m["id"]: m["booked_online"] for m in listed.body["meetings"]}
+    assert marks[booked] is True and marks[practice.id] is False
+
+
 async def test_concurrent_bookings_of_the_last_slot_give_it_to_one_patient(api: Api) -> None:
     await offer(api)
     start = WEDNESDAY + timedelta(hours=1)

@@ -14,9 +14,14 @@ from typing import Any
 
 import pytest
 
-from rooms.patient_links import REVIEW_DELAY
+from rooms.patient_links import REVIEW_DELAY, Purpose
 from rooms.presence import PresenceEvent, PresenceKind, Role
+from signalling.api.scope import new_id
 from signalling.keys import PRESENCE
+from signalling.outbox import Outbox
+from signalling.patient_links import patient_links_for
+from signalling.sealing import sealer_for
+from signalling.store.sqlite import SQLiteStore
 from tests.service.api_support import BASE_URL, NOW, Api
 from tests.service.mail_support import Inbox, mail_api, mail_settings, outbox_of, serving_inbox
 from tests.service.test_mail import START, book, history, iso
@@ -283,3 +288,73 @@ async def test_a_completed_meeting_asks_for_one_review_through_its_link(
     late = await api.call("GET", "/api/review", headers=as_link(token))
     assert (late.status, late.code) == (401, "token_invalid")
     assert NOW < START
+
+
+async def test_two_reviews_sent_at_once_keep_the_first(aiohttp_client: Any, tmp_path: Path) -> None:
+    """The review link used twice at once (two tabs, a double submit): the
+    first request has read the meeting unreviewed and waits for the rest of
+    its body while the second stores its review; the first is then refused
+    with 409 conflict and the second review is the one kept. (No SMTP server:
+    the meeting's messages stay queued, nothing is sent meanwhile.)"""
+    api = await mail_api(aiohttp_client, mail_settings(tmp_path, None))
+    (meeting,) = await book(api)
+    api.clock.set(START + timedelta(minutes=40))
+    token = patient_links_for(api.settings.data_key).token(Purpose.REVIEW, meeting["id"])
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield b'{"rating": 2,'
+        started.set()  # the headers and the first part are sent
+        await release.wait()
+        yield b' "text": "Too slow."}'
+
+    first = asyncio.create_task(
+        api.client.post(
+            "/api/review",
+            headers={**as_link(token), "Content-Type": "application/json"},
+            data=slow_body(),
+        )
+    )
+    await asyncio.wait_for(started.wait(), 5)
+    second = await api.call(
+        "POST", "/api/review", headers=as_link(token), json={"rating": 5, "text": "Clear."}
+    )
+    assert second.status == 200, second.body
+    release.set()
+    refused = await asyncio.wait_for(first, 5)
+    assert refused.status == 409
+    assert (await refused.json())["error"]["code"] == "conflict"
+    stored = await api.store.get_meeting(meeting["id"])
+    assert (stored.review_rating, stored.review) == (5, "Clear.")
+
+
+async def test_two_nodes_seeing_completed_at_once_queue_one_review_request(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    """Two nodes' outboxes (each on its own connection to the database) see
+    one meeting completed at the same instant: one review request is queued.
+    (No SMTP server: the messages stay queued, which is all this is about.)"""
+    settings = mail_settings(tmp_path, None)
+    api = await mail_api(aiohttp_client, settings)
+    (meeting,) = await book(api)
+    other_store = SQLiteStore(settings.db_path)
+    await other_store.open()
+    try:
+        other = Outbox(
+            settings,
+            other_store,
+            api.clock,
+            sealer_for(settings.data_key),
+            new_id,
+            transport=None,
+        )
+        stored = await api.store.get_meeting(meeting["id"])
+        at = START + timedelta(minutes=40)
+        queued = await asyncio.gather(
+            outbox_of(api).review_requested(stored, at), other.review_requested(stored, at)
+        )
+    finally:
+        await other_store.close()
+    assert len([message for message in queued if message is not None]) == 1
+    requests = [m for m in await history(api, meeting["id"]) if m["trigger"] == "review_request"]
+    assert len(requests) == 1

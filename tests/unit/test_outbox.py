@@ -25,6 +25,7 @@ from rooms.outbox import (
     plan_booking,
     plan_change,
     plan_review_request,
+    review_request_id,
 )
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -93,12 +94,21 @@ def test_planning_sends_the_proposed_slots_now_and_nothing_else() -> None:
 
 
 def test_a_review_request_goes_at_its_due_time() -> None:
-    request = plan_review_request(meeting(), NOW + 3 * H, NOW, ids())  # type: ignore[arg-type]
+    request = plan_review_request(meeting(), NOW + 3 * H, NOW)
     assert (request.trigger, request.due_at, request.recipient) == (
         Trigger.REVIEW_REQUEST,
         NOW + 3 * H,
         "pat@example.org",
     )
+
+
+def test_a_review_request_has_the_same_id_wherever_it_is_planned() -> None:
+    """Two nodes planning the request of one meeting make the same id (the
+    store then takes one of them), and another meeting's request differs."""
+    first = plan_review_request(meeting(), NOW + 3 * H, NOW)
+    second = plan_review_request(meeting(), NOW + 4 * H, NOW + H)
+    assert first.id == second.id == review_request_id("m0")
+    assert review_request_id("m1") != first.id
 
 
 def test_a_change_sends_its_message_and_a_cancellation_no_reminders() -> None:

@@ -5,9 +5,11 @@
 // last `seq` it applied and resubscribes with `since` after a reconnect, so nothing is
 // missed; a `fresh` snapshot replaces everything it holds.
 //
-// Each row shows the meeting's guest key (staff see it again: it is sealed at rest) and a
-// plus sign that opens its details: description, phone, review, summary, the link with a
-// copy button, re-issue, the calendar file, and the history of messages to the guest.
+// Each row shows the meeting's guest key (staff see it again: it is sealed at rest), a
+// "Booked online" mark when the patient booked it on the booking page, and a plus sign
+// that opens its details: how it was booked, description, phone, review, summary, the
+// link with a copy button, re-issue, the calendar file, and the history of messages to
+// the guest.
 
 import { api } from "./api.js";
 import { byId, formatWhen, h, setChildren } from "./dom.js";
@@ -22,6 +24,9 @@ const tbody = byId("meetings");
 const meetings = new Map();
 /** meeting id -> details loaded for an open row: {meeting (REST view, with link), messages} */
 const opened = new Map();
+/** meeting id -> what the user chose in its change forms and has not sent yet
+ * ({when, host}), so that a live re-render of the details does not undo it */
+const drafts = new Map();
 let scope = localStorage.getItem("vestibule.dashboard.scope") === "everyone" ? "everyone" : "my";
 let lastSeq = null;
 let socket = null;
@@ -92,7 +97,14 @@ function row(m) {
       ),
     ),
     h("td", {}, m.start ? formatWhen(m.start) : "To be chosen", minutes ? h("small", {}, `${minutes} min`) : null),
-    h("td", {}, guest.name || "—", guest.email ? h("small", {}, guest.email) : null, m.description ? h("small", {}, m.description) : null),
+    h(
+      "td",
+      {},
+      guest.name || "—",
+      m.booked_online ? h("span", { class: "status-badge booked-online", title: "The patient booked this on the clinician's booking page" }, "Booked online") : null,
+      guest.email ? h("small", {}, guest.email) : null,
+      m.description ? h("small", {}, m.description) : null,
+    ),
     h("td", {}, m.guest_key ? h("span", { class: "secret guest-key" }, m.guest_key) : "—"),
     h("td", {}, type ? h("span", { class: "type-badge" }, swatch(type.colour), type.label || "") : "—"),
     h("td", { class: "status-cell" }, statusElement(m.status)),
@@ -179,6 +191,7 @@ function details(m) {
           "dl",
           {},
           full.proposed_slots?.length ? item("Times offered", full.proposed_slots.map(formatWhen).join(" · ")) : null,
+          item("Booked", full.booked_online ? "Online, by the patient" : "By the practice"),
           item("Description", full.description),
           item("Phone", guest.phone),
           item("Review", review),
@@ -209,7 +222,10 @@ async function load(id) {
 }
 
 function toggle(id) {
-  if (opened.has(id)) opened.delete(id);
+  if (opened.has(id)) {
+    opened.delete(id);
+    drafts.delete(id);
+  }
   else {
     opened.set(id, {});
     load(id);
@@ -228,15 +244,18 @@ async function copy(text) {
 
 /** Reschedule, assign to a colleague and cancel, for a meeting not yet over. */
 function changeForms(id, m) {
-  const when = h("input", { type: "datetime-local", required: true, "aria-label": "New date and time" });
-  when.value = m.start ? localInput(new Date(m.start)) : defaultStart();
+  const draft = drafts.get(id) || {};
+  const keep = (key, value) => drafts.set(id, { ...(drafts.get(id) || {}), [key]: value });
+  const when = h("input", { type: "datetime-local", required: true, "aria-label": "New date and time", oninput: () => keep("when", when.value) });
+  when.value = draft.when ?? (m.start ? localInput(new Date(m.start)) : defaultStart());
   const reschedule = h(
     "form",
     { class: "inline", onsubmit: (event) => { event.preventDefault(); change(id, "reschedule", { start: new Date(when.value).toISOString() }, "Rescheduled: a new link was issued."); } },
     h("label", {}, "Reschedule to ", when),
     h("button", { type: "submit", class: "small" }, "Reschedule"),
   );
-  const colleague = h("select", { "aria-label": "Colleague" }, team.map((s) => h("option", { value: s.id, selected: s.id === m.host }, s.name)));
+  const chosen = draft.host ?? m.host;
+  const colleague = h("select", { "aria-label": "Colleague", onchange: () => keep("host", colleague.value) }, team.map((s) => h("option", { value: s.id, selected: s.id === chosen }, s.name)));
   const assign = h(
     "form",
     { class: "inline", onsubmit: (event) => { event.preventDefault(); change(id, "reassign", { host: colleague.value }, "Assigned."); } },
@@ -260,6 +279,7 @@ async function change(id, action, body, done) {
   alert.textContent = "";
   try {
     const reply = await api("POST", `/api/meetings/${encodeURIComponent(id)}/${action}`, body || undefined);
+    drafts.delete(id);
     upsert(reply.meeting);
     if (opened.has(id)) opened.set(id, { ...opened.get(id), meeting: reply.meeting });
     status.textContent = done;
