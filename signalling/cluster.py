@@ -88,8 +88,10 @@ ALIVE_EVERY = 0.5
 CLAIM_GRACE = 1.0
 
 # Claim a room, refresh our own claim, or take over the lease of a node whose
-# liveness key has expired; in one atomic step. Returns the owner's value.
-# ARGV: our value, the lease TTL (ms), the liveness key prefix.
+# liveness key has expired, or of an earlier process under our own node id
+# (restarted, perhaps at another address); in one atomic step. Returns the
+# owner's value. ARGV: our value, the lease TTL (ms), the liveness key prefix,
+# our node id.
 _CLAIM = """
 local owner = redis.call('GET', KEYS[1])
 if owner == ARGV[1] then
@@ -98,7 +100,7 @@ if owner == ARGV[1] then
 end
 if owner then
   local node = string.match(owner, '^([^|]*)')
-  if redis.call('EXISTS', ARGV[3] .. node) == 1 then return owner end
+  if node ~= ARGV[4] and redis.call('EXISTS', ARGV[3] .. node) == 1 then return owner end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return ARGV[1]
@@ -258,7 +260,7 @@ class RoomLeases:
         alive_prefix = f"{self.prefix}node-alive:"
         try:
             raw = await self._script(_CLAIM)(
-                keys=[key], args=[self.value, self.ttl_ms, alive_prefix]
+                keys=[key], args=[self.value, self.ttl_ms, alive_prefix, self.node_id]
             )
         except RedisError as err:
             log.warning("room lease unavailable", room=room_id, error=str(err))

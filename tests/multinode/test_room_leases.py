@@ -207,3 +207,19 @@ async def test_a_dead_nodes_people_are_reported_once_unless_served_elsewhere(
     c.people = {}
     await c.leases.publish_people()
     assert await redis_client.hlen(sessions_key("c", prefix)) == 0
+
+
+async def test_a_node_restarted_under_its_id_takes_its_rooms_back_at_once(
+    redis_server: str, redis_client: aioredis.Redis, prefix: str
+) -> None:
+    # the earlier process of node "a" held r1 at another address; it died and
+    # the new one beats under the same id, so its liveness key is alive
+    await redis_client.set(owner_key("r1", prefix), "a|http://a-before.test:8080", px=10_000)
+    again = Node(redis_server, "a", prefix)
+    await again.leases.start()
+    try:
+        assert await redis_client.exists(alive_key("a", prefix)) == 1
+        assert await again.leases.claim("r1") is None
+        assert await redis_client.get(owner_key("r1", prefix)) == again.leases.value
+    finally:
+        await again.leases.stop()

@@ -1,7 +1,7 @@
 """Nothing a client was told is lost when the server is killed.
 
-A real ``vestibule demo`` process on SQLite: patients enter, wait and are
-admitted, and the server is SIGKILLed the moment the last acknowledgement
+A real ``vestibule demo`` process, on SQLite and on Redis: patients enter,
+wait and are admitted, and the server is SIGKILLed the moment the last acknowledgement
 arrives (no shutdown, no flush). Every step a client was told about (its
 ``welcome``, its ``waiting``, its ``admitted``) must then be in the team's log
 on disk. Before acknowledgements waited for the log, a kill lost steps that were
@@ -23,7 +23,10 @@ from typing import Any
 import aiohttp
 import jwt
 import pytest
+import redis.asyncio as aioredis
 
+from signalling.store.base import Store
+from signalling.store.redis import RedisStore
 from signalling.store.sqlite import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,11 +39,13 @@ ROUNDS = 3
 pytestmark = pytest.mark.slow
 
 
-def _start(db: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+def _start(db: Path, redis_url: str) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     argv = [
         sys.executable,
         *("-m", "signalling.cli", "demo", "--json", "--port", "0", "--db", str(db)),
         *("--log-format", "json"),
+        # a restart keeps its node id, as a deployment's would
+        *(("--redis-url", redis_url, "--node-id", "kill-test") if redis_url else ()),
     ]
     env = {**os.environ, "VESTIBULE_MEDIACHECK": "0", "VESTIBULE_JWT_SECRET": JWT_SECRET}
     process = subprocess.Popen(
@@ -98,10 +103,23 @@ def _kinds(entries: list[Any], pid: str) -> set[str]:
     return {e.kind for e in entries if e.data.get("participant") == pid}
 
 
-async def test_every_acknowledged_step_is_in_the_log_after_a_kill(tmp_path: Path) -> None:
+def _store(kind: str, db: Path, redis_url: str) -> Store:
+    return RedisStore(redis_url) if kind == "redis" else SQLiteStore(str(db))
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_every_acknowledged_step_is_in_the_log_after_a_kill(
+    kind: str, tmp_path: Path, redis_server: str
+) -> None:
     db = tmp_path / "kill.sqlite3"
+    # a database of its own on the session's Redis, emptied first
+    redis_url = redis_server.rsplit("/", 1)[0] + "/7" if kind == "redis" else ""
+    if redis_url:
+        client = aioredis.Redis.from_url(redis_url)
+        await client.flushdb()
+        await client.aclose()
     for round_ in range(ROUNDS):
-        process, info = _start(db)
+        process, info = _start(db, redis_url)
         try:
             # every start seeds today's demo meetings again, with fresh links
             told = await _visit(info["url"], info["meetings"][0])
@@ -110,7 +128,7 @@ async def test_every_acknowledged_step_is_in_the_log_after_a_kill(tmp_path: Path
             process.wait(WAIT)
             assert process.stdout is not None
             process.stdout.close()
-        store = SQLiteStore(str(db))
+        store = _store(kind, db, redis_url)
         await store.open()
         try:
             team = info["staff"][0]["team"]
