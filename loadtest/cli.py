@@ -13,6 +13,7 @@ fanout        presence event -> dashboard subscribers (loadtest.fanout)
 mediacheck    server CPU per media check, concurrent checks per core
 checks-relay  relay p99 with media checks at capacity, as a ratio to without
 crossnode     relay p50 on node A of two + Redis vs one process
+peers         bare relay vs PeerJS server vs hub: set-ups, relay, paced CPU, idle RSS
 all           every benchmark above in that order (``make bench``); ``--quick`` for a
               shorter run
 
@@ -241,6 +242,7 @@ OPTIONAL: dict[str, str] = {
     "loadtest.mediacheck_bench": "mediacheck",
     "loadtest.checks_relay": "checks-relay",
     "loadtest.crossnode": "crossnode",
+    "loadtest.peers": "peers",
 }
 
 
