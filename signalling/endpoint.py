@@ -234,6 +234,8 @@ class Endpoint:
         return ws
 
     def _cookie(self, request: web.Request) -> str | None:
+        if "Cookie" not in request.headers:
+            return None  # parsing none would still keep an empty mapping per connection
         cookie = request.cookies.get(COOKIE)
         if cookie and not self.origin_allowed(request.headers.get("Origin"), request.host):
             log.info(

@@ -38,12 +38,12 @@ class Identity:
 class Session:
     __slots__ = (
         "_expiry",
+        "_outbox",
         "conn",
         "ended",
         "id",
         "joined",
         "on_overflow",
-        "outbox",
         "outbox_limit",
         "pid",
         "resume_digest",
@@ -57,7 +57,7 @@ class Session:
         self.pid = who.participant
         self.conn: Connection | None = None
         self.resume_digest = resume_digest
-        self.outbox: deque[Mapping[str, Any]] = deque()
+        self._outbox: deque[Mapping[str, Any]] | None = None
         self.outbox_limit = outbox_limit
         #: has sent ``join`` (is in the room's lobby: waiting or in the call)
         self.joined = False
@@ -65,6 +65,14 @@ class Session:
         self.ended = False
         #: called once when the detached outbox is full (SessionRegistry.add sets it)
         self.on_overflow: Callable[[Session], None] | None = None
+
+    @property
+    def outbox(self) -> deque[Mapping[str, Any]]:
+        """What was queued while detached, oldest first. Made on first use: most
+        sessions never detach, and an empty deque is 0.7 KB of every idle one."""
+        if self._outbox is None:
+            self._outbox = deque()
+        return self._outbox
 
     async def send(self, body: Mapping[str, Any]) -> bool:
         """Deliver now, or queue while detached; False if the queue overflowed."""
