@@ -2,20 +2,23 @@
 
 ``python -m loadtest peers`` measures, for each server in turn, in rounds whose order
 rotates (bare, PeerJS, hub; then PeerJS, hub, bare; ...), and reports each figure's
-median over the rounds with the rounds themselves:
+median over the rounds with the rounds themselves (measured in the order below, no
+connection closed before the round ends: on the hub a closed connection's session
+leaves after the resume window, work that would land in a later figure's CPU):
 
+- relay: msgs/s with 1 and with 32 messages in flight per pair (both directions count),
+  and the server's CPU seconds per 100,000 messages paced at fixed rates;
 - connection set-up: new websocket to ready, ``concurrency`` in flight: on the bare
   relay the upgrade, on PeerJS the ``OPEN`` that registers the id, on the hub a guest's
   ``hello`` with a link token answered by ``welcome`` (stored before it is sent); per
   second, p99, and the server's CPU per set-up;
-- relay: msgs/s with 1 and with 32 messages in flight per pair (both directions count),
-  and the server's CPU seconds per 100,000 messages paced at fixed rates;
 - idle RSS per connection: the server's VmRSS growth from after a warm-up batch to all
   ``idle`` connections, divided by the connections in between (the hub's have said
   ``hello``).
 
 Every server is started fresh for each round (the hub on a freshly seeded SQLite file),
-so no round inherits another's memory or connections. PeerJS server is installed with
+and once more for the idle connections alone, so no figure inherits another's memory
+or connections. PeerJS server is installed with
 npm on first use (loadtest/peerjs.py); without Node.js the benchmark says so and
 measures the other two. With ``--redis`` the hub's set-ups are measured on Redis too.
 """
@@ -156,14 +159,6 @@ async def set_up(
     )
 
 
-async def close_clients(state: WorkerState) -> int:
-    """Worker call: close every client and every pair this process holds."""
-    count = len(state.clients) + 2 * len(state.pairs)
-    state.close_all()
-    await asyncio.sleep(0)  # one turn of the loop writes the close frames
-    return count
-
-
 def _ignore(_payload: bytes) -> None:
     return None
 
@@ -238,8 +233,6 @@ def _measure_idle(
     wait_quiet(server)
     rss_after = server.rss_bytes()
     out.idle_kb = (rss_after - rss_before) / opened / 1024 if opened else float("nan")
-    pool.call(close_clients, [()] * pool.size, timeout=60)
-    wait_quiet(server)
 
 
 def _measure_setups(
@@ -262,7 +255,6 @@ def _measure_setups(
     out.setups_per_s = ok / wall if wall > 0 else float("nan")
     out.setup_p99_ms = Latency.of(merge(b.latencies for b in batches)).p99
     out.cpu_per_setup_ms = cpu / ok * 1000 if ok else float("nan")
-    pool.call(close_clients, [()] * pool.size, timeout=60)
     wait_quiet(server)
 
 
@@ -299,27 +291,41 @@ def _measure_relay(
         out.cpu_per_100k[total] = (
             cores * opts.seconds / received * 100_000 if received else float("nan")
         )
-    pool.call(close_clients, [()] * pool.size, timeout=60)
 
 
-def measure(kind: str, server: Server, specs: Specs, opts: PeersOptions) -> Round:
-    """Every figure of ``kind`` on a running ``server``: idle, set-ups, relay."""
-    out = Round(kind)
+def measure(kind: str, server: Server, specs: Specs, opts: PeersOptions, out: Round) -> None:
+    """The figures of ``kind`` that ``specs`` asks for on a running ``server``, into
+    ``out``: relay, then set-ups, then idle.
+
+    Nothing is closed before the server stops: on the hub a closed connection's
+    session waits out the resume window and then leaves, work that would land in a
+    later step's CPU."""
     with WorkerPool(max(1, opts.workers)) as pool:
-        if specs.idle:
-            _measure_idle(pool, server, kind, specs.idle, out)
-        _measure_setups(pool, server, kind, specs.setups, opts, out)
         if specs.pairs:
             _measure_relay(pool, server, specs.pairs, opts, out)
+        if specs.setups:
+            _measure_setups(pool, server, kind, specs.setups, opts, out)
+        if specs.idle:
+            _measure_idle(pool, server, kind, specs.idle, out)
     server.check_alive()
-    return out
 
 
 @contextlib.contextmanager
 def _server(
-    kind: str, workdir: Path, opts: PeersOptions, tag: str, found: peerjs.Install, redis_url: str
+    kind: str,
+    workdir: Path,
+    opts: PeersOptions,
+    tag: str,
+    found: peerjs.Install,
+    redis_url: str,
+    *,
+    idle_only: bool,
 ) -> Iterator[tuple[Server, Specs]]:
-    idle_n, setup_n = opts.idle, opts.setups
+    """``kind``'s server and what to load it with: only idle connections (a process of
+    their own, so nothing before them has grown its heap), or the rest."""
+    idle_n = opts.idle if idle_only else 0
+    setup_n = 0 if idle_only else opts.setups
+    pair_n = 0 if idle_only else opts.pairs
     if kind == "bare":
         with bare_relay(workdir) as server:
             yield (
@@ -329,7 +335,7 @@ def _server(
                     setups=[f"/ws?room=s{i // 2}&id=s{i}" for i in range(setup_n)],
                     pairs=[
                         BarePairSpec(room=f"r{i}", a_id=f"a{i}", b_id=f"b{i}")
-                        for i in range(opts.pairs)
+                        for i in range(pair_n)
                     ],
                 ),
             )
@@ -342,15 +348,14 @@ def _server(
                     setups=[f"s{tag}-{i}" for i in range(setup_n)],
                     pairs=[
                         PeerJsPairSpec(a_id=f"a{tag}-{i}", b_id=f"b{tag}-{i}")
-                        for i in range(opts.pairs)
+                        for i in range(pair_n)
                     ],
                 ),
             )
     else:
         on_redis = kind == "hub-redis"
-        # on Redis only the set-ups are measured (the relay does not touch the store)
         idle = 0 if on_redis else idle_n
-        pairs = 0 if on_redis else opts.pairs
+        pairs = 0 if on_redis else pair_n
         with hub(workdir, rooms=idle + setup_n + pairs, redis_url=redis_url) as (server, seeded):
             tokens = [room.token for room in seeded.rooms]
             yield (
@@ -409,8 +414,16 @@ def run(opts: PeersOptions, *, with_peerjs: bool = True) -> PeersResult:
                 workdir = tmp / f"{index}-{kind}"
                 workdir.mkdir()
                 print(f"peers: round {index + 1}/{opts.rounds}: {LABELS[kind]}", flush=True)
-                with _server(kind, workdir, opts, str(index), found, redis_url) as (srv, specs):
-                    rounds.append(measure(kind, srv, specs, opts))
+                out = Round(kind)
+                # on Redis only the set-ups are measured (the relay does not touch the store)
+                for idle_only in (False,) if kind == "hub-redis" else (True, False):
+                    part = workdir / ("idle" if idle_only else "load")
+                    part.mkdir()
+                    with _server(
+                        kind, part, opts, str(index), found, redis_url, idle_only=idle_only
+                    ) as (srv, specs):
+                        measure(kind, srv, specs, opts, out)
+                rounds.append(out)
     return PeersResult(opts, rounds, found.why_not, tuple(targets))
 
 
@@ -566,15 +579,17 @@ def section(result: PeersResult, argv: list[str] | None) -> str:
 {report.provenance(argv)}
 
 {o.rounds} round(s); each round starts every server afresh, in an order rotated by one
-each round, and measures on it: idle RSS per connection ({o.idle:,} connections,
-growth after the first {IDLE_WARMUP}), {o.setups:,} connection set-ups with
-{o.concurrency} in flight (bare: websocket upgrade; PeerJS: `OPEN`; hub: a guest's
-`hello` with a link token to `welcome`, connect included), then {o.pairs} pairs
-relaying trickled candidates flat out with 1 and with 32 in flight per pair and paced
-at {rates} msgs/s in total ({o.seconds:g} s each after {o.warmup:g} s of warm-up).
-{o.workers} load process(es). Each cell is the median over the rounds, the rounds in
-brackets; the ratios are of the medians. CPU is the server process's user + system
-time (PeerJS: the whole Node.js process).{skipped}
+each round, and measures on it, in this order and closing no connection before the
+server stops: {o.pairs} pairs relaying trickled candidates flat out with 1 and with 32
+in flight per pair, and paced at {rates} msgs/s in total ({o.seconds:g} s each after
+{o.warmup:g} s of warm-up); {o.setups:,} connection set-ups with {o.concurrency} in
+flight (bare: websocket upgrade; PeerJS: `OPEN`; hub: a guest's `hello` with a link
+token to `welcome`, connect included). Idle RSS per connection is measured on a
+server started for it alone ({o.idle:,} connections, the growth after the first
+{IDLE_WARMUP}). The hub on Redis is measured on set-ups only. {o.workers} load
+process(es). Each cell is the median over the rounds, the rounds in brackets; the
+ratios are of the medians. CPU is the server
+process's user + system time (PeerJS: the whole Node.js process).{skipped}
 
 {table(result)}
 """

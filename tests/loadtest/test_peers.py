@@ -173,3 +173,16 @@ def test_a_short_run_measures_every_figure_on_every_server(
     argv += ["--seconds", "0.3", "--rates", "200", "--no-peerjs", "--write", str(out)]
     assert main(argv) == 0
     assert "<!-- loadtest:peers:begin -->" in out.read_text()
+
+
+@pytest.mark.slow
+def test_profile_attaches_to_the_hub_and_attributes_its_joins(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["profile", "joins", "--count", "300", "--concurrency", "10", "--top", "60"]) == 0
+    out = capsys.readouterr().out
+    samples = int(out.split(" samples;", 1)[0])
+    assert samples > 0
+    assert "ms per join" in out
+    # the hub's own join path is among the sampled stacks
+    assert "`Handshake.greet (signalling/handshake.py)`" in out
