@@ -14,6 +14,9 @@ mediacheck    server CPU per media check, concurrent checks per core
 checks-relay  relay p99 with media checks at capacity, as a ratio to without
 crossnode     relay p50 on node A of two + Redis vs one process
 failover      time until a SIGKILLed node's room is usable on another (not in ``all``)
+peers         bare relay vs PeerJS server vs hub: set-ups, relay, paced CPU, idle RSS
+profile       py-spy: where the hub's CPU goes under the joins or the paced load
+              (not part of ``all``)
 all           every benchmark above in that order (``make bench``); ``--quick`` for a
               shorter run
 
@@ -243,6 +246,8 @@ OPTIONAL: dict[str, str] = {
     "loadtest.checks_relay": "checks-relay",
     "loadtest.crossnode": "crossnode",
     "loadtest.failover": "failover",
+    "loadtest.peers": "peers",
+    "loadtest.profile": "profile",
 }
 
 

@@ -37,6 +37,9 @@ class Pair:
     a_id: str
     b: WsClient
     b_id: str
+    #: the wire format of the target: ``signal`` (the hub and the bare relay) or
+    #: ``peerjs`` (PeerJS server's ``CANDIDATE`` with ``dst`` and ``payload``)
+    dialect: str = "signal"
 
 
 @dataclass(slots=True)

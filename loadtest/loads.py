@@ -32,15 +32,29 @@ from loadtest.wsclient import MessageHandler, WsClient
 DRAIN_TIMEOUT = 10.0
 
 
-def _message_prefix(to: str) -> bytes:
+_CANDIDATE = (
+    b'{"candidate":"candidate:1 1 UDP 2122260223 10.0.0.1 5000 typ host",'
+    b'"sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"'
+)
+
+
+def _message_prefix(to: str, dialect: str = "signal") -> bytes:
+    if dialect == "peerjs":
+        # what a PeerJS client sends for a trickled candidate (the stamp ends the object)
+        return (
+            b'{"type":"CANDIDATE","dst":' + orjson.dumps(to) + b',"payload":'
+            b'{"type":"media","connectionId":"mc_load","candidate":' + _CANDIDATE
+        )
     return (
-        b'{"type":"signal","to":' + orjson.dumps(to) + b',"kind":"candidate","candidate":'
-        b'{"candidate":"candidate:1 1 UDP 2122260223 10.0.0.1 5000 typ host",'
-        b'"sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"'
+        b'{"type":"signal","to":'
+        + orjson.dumps(to)
+        + b',"kind":"candidate","candidate":'
+        + _CANDIDATE
     )
 
 
 _SUFFIX = b'"}}'
+_SUFFIXES = {"signal": _SUFFIX, "peerjs": b'"}}}'}
 
 
 @dataclass(slots=True)
@@ -61,18 +75,19 @@ class PhaseResult:
 class _Leg:
     """One direction of a pair during a phase: the prebuilt message and its counters."""
 
-    __slots__ = ("phase", "prefix", "received", "sent")
+    __slots__ = ("phase", "prefix", "received", "sent", "suffix")
 
     def __init__(self, phase: _Phase, to: str) -> None:
         self.phase = phase
-        self.prefix = _message_prefix(to)
+        self.prefix = _message_prefix(to, phase.dialect)
+        self.suffix = _SUFFIXES[phase.dialect]
         self.sent = 0
         self.received = 0
 
     def message(self) -> bytes:
         self.sent += 1
         self.phase.in_flight += 1
-        return self.prefix + str(time.monotonic_ns()).encode() + _SUFFIX
+        return self.prefix + str(time.monotonic_ns()).encode() + self.suffix
 
     def delivered(self) -> None:
         self.received += 1
@@ -85,7 +100,10 @@ class _Leg:
 class _Phase:
     """The shared state of one phase in one worker: clock window, counters, samples."""
 
-    def __init__(self, start_ns: int, warmup_ns: int, seconds: float) -> None:
+    def __init__(
+        self, start_ns: int, warmup_ns: int, seconds: float, dialect: str = "signal"
+    ) -> None:
+        self.dialect = dialect
         self.start_ns = start_ns
         self.count_from = start_ns + warmup_ns
         self.count_to = self.count_from + int(seconds * 1e9)
@@ -108,12 +126,17 @@ class _Phase:
     def arrival(self, payload: bytes) -> int | None:
         """The send stamp of a relayed signal; None (and counted) for anything else."""
         body = orjson.loads(payload)
-        if body.get("type") != "signal":
-            if body.get("type") == "error":
+        kind = body.get("type")
+        if kind == "signal":
+            stamp = int(body["candidate"]["usernameFragment"])
+        elif kind == "CANDIDATE":
+            stamp = int(body["payload"]["candidate"]["usernameFragment"])
+        else:
+            if kind in ("error", "ERROR"):
                 self.errors += 1
-                self.first_error = self.first_error or str(body.get("code"))
+                detail = body.get("code") or (body.get("payload") or {}).get("msg")
+                self.first_error = self.first_error or str(detail)
             return None
-        stamp = int(body["candidate"]["usernameFragment"])
         if self.count_from <= stamp < self.count_to:
             self.received += 1
         return stamp
@@ -142,6 +165,10 @@ class _Phase:
         )
 
 
+def _dialect(state: WorkerState) -> str:
+    return state.pairs[0].dialect if state.pairs else "signal"
+
+
 async def _sleep_until(when_ns: int) -> None:
     delay = (when_ns - time.monotonic_ns()) / 1e9
     if delay > 0:
@@ -152,7 +179,7 @@ async def flat_out(
     state: WorkerState, start_ns: int, warmup_ns: int, seconds: float, window: int
 ) -> PhaseResult:
     """Worker call: every pair relays as fast as it can with ``window`` messages in flight."""
-    phase = _Phase(start_ns, warmup_ns, seconds)
+    phase = _Phase(start_ns, warmup_ns, seconds, _dialect(state))
     for pair in state.pairs:
         ab, ba = phase.legs_of(pair)
         pair.b.on_message = _flat_answerer(phase, ab, ba, pair)
@@ -190,7 +217,7 @@ async def paced(
     state: WorkerState, start_ns: int, warmup_ns: int, seconds: float, rate_per_pair: float
 ) -> PhaseResult:
     """Worker call: each A sends ``rate_per_pair`` messages/s, B answers each; latencies."""
-    phase = _Phase(start_ns, warmup_ns, seconds)
+    phase = _Phase(start_ns, warmup_ns, seconds, _dialect(state))
     senders = []
     for pair in state.pairs:
         ab, ba = phase.legs_of(pair)

@@ -5,7 +5,8 @@ the real sequence of a call (docs/protocol.md): the host says ``hello`` with a s
 JWT and ``join``\\s; the guest says ``hello`` with the meeting's link token and
 ``join``\\s, and waits; the host sees the guest in its ``lobby`` and ``admit``\\s them;
 the pair is ready when the guest got ``admitted`` and ``joined`` and the host was told
-the guest ``came``.
+the guest ``came``. On PeerJS server a pair is two clients registered with their ids
+(``OPEN`` received), signalling in PeerJS's own format (loadtest/peerjs.py).
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
+from loadtest import peerjs
 from loadtest.driver import Pair, WorkerState
-from loadtest.wsclient import WsClient
+from loadtest.wsclient import WsClient, WsError
 
 #: pairs set up at once per worker: the hub's joins are the slow part and 20 in flight
 #: keep it busy without queuing hundreds of upgrades behind each other
@@ -37,13 +41,42 @@ class HubPairSpec:
     guest_token: str
 
 
-PairSpec = BarePairSpec | HubPairSpec
+@dataclass(frozen=True, slots=True)
+class PeerJsPairSpec:
+    a_id: str
+    b_id: str
+
+
+PairSpec = BarePairSpec | HubPairSpec | PeerJsPairSpec
 
 
 async def open_bare_pair(host: str, port: int, spec: BarePairSpec) -> Pair:
     a = await WsClient.connect(host, port, f"/ws?room={spec.room}&id={spec.a_id}")
     b = await WsClient.connect(host, port, f"/ws?room={spec.room}&id={spec.b_id}")
     return Pair(a=a, a_id=spec.a_id, b=b, b_id=spec.b_id)
+
+
+async def open_peerjs(host: str, port: int, peer_id: str) -> WsClient:
+    """A PeerJS client registered as ``peer_id`` (its ``OPEN`` received)."""
+    client = await WsClient.connect(host, port, peerjs.path(peer_id), wait=STEP_TIMEOUT)
+    try:
+        async with asyncio.timeout(STEP_TIMEOUT):
+            while True:
+                body = orjson.loads(await client.recv(STEP_TIMEOUT))
+                kind = body.get("type") if isinstance(body, dict) else None
+                if kind == "OPEN":
+                    return client
+                if kind in ("ERROR", "ID-TAKEN"):
+                    raise WsError(f"PeerJS refused {peer_id}: {body.get('payload')}")
+    except BaseException:
+        client.close()
+        raise
+
+
+async def open_peerjs_pair(host: str, port: int, spec: PeerJsPairSpec) -> Pair:
+    a = await open_peerjs(host, port, spec.a_id)
+    b = await open_peerjs(host, port, spec.b_id)
+    return Pair(a=a, a_id=spec.a_id, b=b, b_id=spec.b_id, dialect="peerjs")
 
 
 def _lists(guest: str) -> Any:
@@ -83,6 +116,8 @@ async def open_pairs(state: WorkerState, host: str, port: int, specs: list[PairS
         async with gate:
             if isinstance(spec, BarePairSpec):
                 return await open_bare_pair(host, port, spec)
+            if isinstance(spec, PeerJsPairSpec):
+                return await open_peerjs_pair(host, port, spec)
             return await open_hub_pair(host, port, spec)
 
     state.pairs.extend(await asyncio.gather(*(one(spec) for spec in specs)))

@@ -66,7 +66,7 @@ class RelayFigures:
         return self.msgs_per_s / self.server_cpu if self.server_cpu > 0 else 0.0
 
 
-def _phase(
+def run_phase(
     pool: WorkerPool, server: Server, fn: Call, opts: RelayOptions, extra: Sequence[object]
 ) -> tuple[list[PhaseResult], float]:
     """Run one load phase on every worker; their results and the server's CPU in cores."""
@@ -100,12 +100,12 @@ def measure(
             [(server.host, server.port, part) for part in parts],
             timeout=60 + len(specs),
         )
-        flat, cpu = _phase(pool, server, loads.flat_out, opts, (opts.window,))
+        flat, cpu = run_phase(pool, server, loads.flat_out, opts, (opts.window,))
         msgs_per_s = sum(r.received for r in flat) / opts.seconds
         # each A message is relayed twice (A->B, then B's answer), both count
         half_rate = pace if pace is not None else msgs_per_s / 2
         per_pair = max(1.0, half_rate / 2 / len(specs))
-        half, _ = _phase(pool, server, loads.paced, opts, (per_pair,))
+        half, _ = run_phase(pool, server, loads.paced, opts, (per_pair,))
     every = flat + half
     return RelayFigures(
         target=server.name,

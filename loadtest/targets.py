@@ -116,11 +116,11 @@ def free_port() -> int:
         return port
 
 
-def ready(port: int, host: str = HOST) -> bool:
-    """Whether a server on ``port`` answers ``GET /readyz`` with 200 (one short try)."""
+def ready(port: int, host: str = HOST, path: str = "/readyz") -> bool:
+    """Whether a server on ``port`` answers ``GET path`` with 200 (one short try)."""
     conn = http.client.HTTPConnection(host, port, timeout=1.0)
     try:
-        conn.request("GET", "/readyz")
+        conn.request("GET", path)
         return conn.getresponse().status == 200
     except OSError:
         return False
@@ -128,11 +128,11 @@ def ready(port: int, host: str = HOST) -> bool:
         conn.close()
 
 
-def _wait_ready(server: Server) -> None:
+def _wait_ready(server: Server, path: str) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         server.check_alive()
-        if ready(server.port):
+        if ready(server.port, path=path):
             return
         time.sleep(0.05)  # polling a subprocess we cannot be notified by
     raise TargetError(f"{server.name} not ready after {READY_TIMEOUT:.0f} s: {log_tail(server)}")
@@ -150,9 +150,17 @@ def _stop(server: Server) -> None:
 
 
 @contextmanager
-def _running(
-    name: str, argv: list[str], env: dict[str, str], workdir: Path, port: int, jwt_secret: str = ""
+def running(
+    name: str,
+    argv: list[str],
+    env: dict[str, str],
+    workdir: Path,
+    port: int,
+    jwt_secret: str = "",
+    ready_path: str = "/readyz",
 ) -> Iterator[Server]:
+    """Start ``argv`` (a server listening on ``port``), wait for ``GET ready_path``,
+    and stop it when the block ends; its output goes to ``workdir/NAME.log``."""
     log_path = workdir / f"{name}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -160,7 +168,7 @@ def _running(
         )
     server = Server(name, HOST, port, proc, log_path, jwt_secret)
     try:
-        _wait_ready(server)
+        _wait_ready(server, ready_path)
         yield server
     finally:
         _stop(server)
@@ -171,7 +179,7 @@ def bare_relay(workdir: Path) -> Iterator[Server]:
     """The bare relay (``python -m loadtest.bare_relay``) on a free port."""
     port = free_port()
     argv = [sys.executable, "-m", "loadtest.bare_relay", "--host", HOST, "--port", str(port)]
-    with _running("bare", argv, dict(os.environ), workdir, port) as server:
+    with running("bare", argv, dict(os.environ), workdir, port) as server:
         yield server
 
 
@@ -264,5 +272,5 @@ def hub(
         *_store_flags(db, redis_url),
         "--no-demo",
     ]
-    with _running("hub", argv, env, workdir, port, jwt_secret) as server:
+    with running("hub", argv, env, workdir, port, jwt_secret) as server:
         yield server, seeded

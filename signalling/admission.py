@@ -161,10 +161,14 @@ class Admission:
                 raise TokenInvalid()
             return Admitted(await self._guest(cred, hello))
         secret, device = new_rejoin_secret()
-        cred = await self.store.redeem_link(digest, device, now)
-        if cred is None:
+        # one store round trip: the redemption brings the meeting and room along,
+        # fresh, so the caches _guest reads them from hold them now
+        entry = await self.store.redeem_link_entry(digest, device, now)
+        if entry is None:
             await self._refuse_link(digest, now)
-        return Admitted(await self._guest(cred, hello), rejoin=secret)
+        self.meetings.put(entry.meeting.id, entry.meeting)
+        self.rooms.put(entry.room.id, entry.room)
+        return Admitted(await self._guest(entry.credential, hello), rejoin=secret)
 
     async def _refuse_link(self, digest: str, now: datetime) -> NoReturn:
         """Why a link was not redeemed: a link that is good but early is told

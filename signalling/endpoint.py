@@ -182,6 +182,8 @@ class Endpoint:
         self.origin_allowed = origin_allowed
         self.connections: set[Connection] = set()
         self.closing = False
+        #: the open-connections gauge of this endpoint (labels() costs a lookup per call)
+        self._open = metrics.connections.labels(channel.name)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The aiohttp handler of the endpoint's route."""
@@ -207,7 +209,7 @@ class Endpoint:
         )
         self.connections.add(conn)
         self.heartbeat.connections.add(conn)
-        self.metrics.connections.labels(name).inc()
+        self._open.inc()
         conversation: Conversation | None = None
         try:
             if self.closing:
@@ -226,7 +228,7 @@ class Endpoint:
         finally:
             self.connections.discard(conn)
             self.heartbeat.connections.discard(conn)
-            self.metrics.connections.labels(name).dec()
+            self._open.dec()
             if conversation is not None:
                 conversation.on_close()
             if not ws.closed:
@@ -234,6 +236,8 @@ class Endpoint:
         return ws
 
     def _cookie(self, request: web.Request) -> str | None:
+        if "Cookie" not in request.headers:
+            return None  # parsing none would still keep an empty mapping per connection
         cookie = request.cookies.get(COOKIE)
         if cookie and not self.origin_allowed(request.headers.get("Origin"), request.host):
             log.info(

@@ -87,8 +87,10 @@ def rest_guard(policy: OriginPolicy) -> Middleware:
     which carries its own secret), is not covered: no other site can make a
     browser attach a credential it does not hold."""
 
+    # A plain function handing back the handler's awaitable: a coroutine here would
+    # keep a frame alive for as long as the handler runs (a websocket's lifetime).
     @web.middleware
-    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def guard(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
         if (
             request.method in UNSAFE_METHODS
             and request.path.startswith("/api/")
@@ -96,7 +98,7 @@ def rest_guard(policy: OriginPolicy) -> Middleware:
             and not policy.allows(request.headers.get("Origin"), request.host)
         ):
             raise ForeignOrigin()
-        return await handler(request)
+        return handler(request)
 
     return guard
 

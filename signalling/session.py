@@ -40,13 +40,13 @@ class Identity:
 class Session:
     __slots__ = (
         "_expiry",
+        "_outbox",
         "conn",
         "ended",
         "id",
         "joined",
         "on_overflow",
         "on_queued",
-        "outbox",
         "outbox_limit",
         "pid",
         "resume_digest",
@@ -60,7 +60,7 @@ class Session:
         self.pid = who.participant
         self.conn: Connection | None = None
         self.resume_digest = resume_digest
-        self.outbox: deque[Mapping[str, Any]] = deque()
+        self._outbox: deque[Mapping[str, Any]] | None = None
         self.outbox_limit = outbox_limit
         #: has sent ``join`` (is in the room's lobby: waiting or in the call)
         self.joined = False
@@ -70,6 +70,14 @@ class Session:
         self.on_overflow: Callable[[Session], None] | None = None
         #: called with each message queued while detached (SessionRegistry.add sets it)
         self.on_queued: Callable[[Session, Mapping[str, Any]], None] | None = None
+
+    @property
+    def outbox(self) -> deque[Mapping[str, Any]]:
+        """What was queued while detached, oldest first. Made on first use: most
+        sessions never detach, and an empty deque is 0.7 KB of every idle one."""
+        if self._outbox is None:
+            self._outbox = deque()
+        return self._outbox
 
     async def send(self, body: Mapping[str, Any]) -> bool:
         """Deliver now, or queue while detached; False if the queue overflowed."""

@@ -48,7 +48,7 @@ from rooms.presence import LogEntry
 from rooms.room import Room
 from rooms.validate import email_key
 from signalling.store import codec
-from signalling.store.base import LogAppend
+from signalling.store.base import Entry, LogAppend
 
 if TYPE_CHECKING:
     from signalling.store.base import Store
@@ -101,6 +101,8 @@ class SQLiteStore:
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        #: redeem_link_entry's statement (it names every column: made once opened)
+        self._entry_sql = ""
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -119,6 +121,7 @@ class SQLiteStore:
             await conn.execute("PRAGMA synchronous = NORMAL")
             await conn.execute("PRAGMA foreign_keys = ON")
             await self._migrate()
+            self._entry_sql = await self._entry_statement(conn)
         except BaseException:
             await self.close()
             raise
@@ -495,6 +498,45 @@ class SQLiteStore:
         self, key_digest: str, device_digest: str, now: datetime
     ) -> Credential | None:
         return await self._redeem("key_digest", key_digest, device_digest, now)
+
+    @staticmethod
+    async def _entry_statement(conn: aiosqlite.Connection) -> str:
+        """The redemption of ``_redeem`` returning, besides the credential, its meeting
+        and room as JSON objects of every column (RETURNING may hold subqueries; no
+        column of either table is a BLOB, so JSON keeps every value's type)."""
+
+        async def as_json(table: str, alias: str) -> str:
+            cols = [row[1] for row in await conn.execute_fetchall(f"PRAGMA table_info({table})")]
+            return "json_object(" + ", ".join(f"'{c}', {alias}.{c}" for c in cols) + ")"
+
+        meeting = await as_json(_table(Meeting), "m")
+        room = await as_json(_table(Room), "r")
+        return (
+            "UPDATE credentials SET redeemed_at = ?1, device_digest = ?2"  # noqa: S608
+            " WHERE link_digest = ?3 AND redeemed_at IS NULL AND revoked_at IS NULL"
+            " AND not_before <= ?1 AND not_after > ?1 RETURNING *,"
+            f" (SELECT {meeting} FROM {_table(Meeting)} m"
+            " WHERE m.id = credentials.meeting_id) AS entry_meeting,"
+            f" (SELECT {room} FROM {_table(Meeting)} m JOIN {_table(Room)} r ON r.id = m.room_id"
+            " WHERE m.id = credentials.meeting_id) AS entry_room"
+        )
+
+    async def redeem_link_entry(
+        self, link_digest: str, device_digest: str, now: datetime
+    ) -> Entry | None:
+        # One statement, one thread hop: the UPDATE of _redeem (same rule, same
+        # atomicity) with the meeting and room read in its RETURNING clause.
+        rows = await self._fetch(self._entry_sql, (codec.micros(now), device_digest, link_digest))
+        if not rows:
+            return None
+        row = _as_dict(rows[0])
+        meeting = codec.load_json(row.pop("entry_meeting"))
+        room = codec.load_json(row.pop("entry_room"))
+        return Entry(
+            codec.from_row(Credential, row),
+            codec.from_row(Meeting, dict(meeting)),
+            codec.from_row(Room, dict(room)),
+        )
 
     async def find_by_device(self, device_digest: str, now: datetime) -> Credential | None:
         found = await self._select(

@@ -147,3 +147,57 @@ async def test_fifty_concurrent_redemptions_one_winner(
     i, got = winners[0]
     assert got.device_digest == sha(f"device-{i}")
     assert await world.store.find_by_device(sha(f"device-{i}"), NOW) == got
+
+
+async def test_redeem_link_entry_consumes_it_once_and_reads_its_meeting_and_room(
+    world: World,
+) -> None:
+    store = world.store
+    m = world.meeting(room_id=world.shared.id)
+    c = world.credential(m)
+    await store.add_meetings([m], [c])
+    entry = await store.redeem_link_entry(c.link_digest, sha("device-1"), NOW)
+    assert entry is not None
+    assert entry.credential == dataclasses.replace(
+        c, redeemed_at=NOW, device_digest=sha("device-1")
+    )
+    # every field as the store reads it one record at a time
+    assert entry.meeting == await store.get_meeting(m.id)
+    assert entry.room == await store.get_room(world.shared.id)
+    assert await store.find_by_device(sha("device-1"), NOW) == entry.credential
+    # spent for both ways in, whichever was used
+    assert await store.redeem_link_entry(c.link_digest, sha("device-2"), NOW) is None
+    assert await store.redeem_link(c.link_digest, sha("device-2"), NOW) is None
+
+
+async def test_redeem_link_entry_follows_redeem_links_rule(world: World) -> None:
+    store = world.store
+    m = world.meeting()
+    c = world.credential(m)
+    await store.add_meetings([m], [c])
+    dev = sha("device")
+    just_before = c.not_before - timedelta(microseconds=1)
+    assert await store.redeem_link_entry(c.link_digest, dev, just_before) is None
+    assert await store.redeem_link_entry(c.link_digest, dev, c.not_after) is None
+    assert await store.redeem_link_entry(sha("wrong"), dev, NOW) is None
+    assert await store.redeem_link_entry(c.key_digest, dev, NOW) is None  # a key is not a link
+    await store.replace_credential(m.id, None, NOW)  # cancelled: revoked
+    assert await store.redeem_link_entry(c.link_digest, dev, NOW) is None
+    assert (await store.get_credential_for_meeting(m.id)) is None
+
+
+async def test_redeem_link_entry_has_one_winner_among_concurrent_callers(
+    backend: Backend, world: World
+) -> None:
+    m = world.meeting()
+    c = world.credential(m)
+    await world.store.add_meetings([m], [c])
+    other = await backend.open()
+    got = await asyncio.gather(
+        *(
+            (world.store if i % 2 else other).redeem_link_entry(c.link_digest, sha(f"d{i}"), NOW)
+            for i in range(8)
+        )
+    )
+    winners = [e for e in got if e is not None]
+    assert len(winners) == 1 and winners[0].meeting.id == m.id

@@ -121,7 +121,7 @@ def test_all_runs_every_benchmark_in_order_and_quick_shrinks_them() -> None:
     commands = [step[0] for step in full]
     assert commands[:4] == ["relay", "joins", "joins", "idle"]
     # fanout comes first among the modules' benchmarks when loadtest.fanout registers
-    modules = ["fanout", "mediacheck", "checks-relay", "crossnode"]
+    modules = ["fanout", "mediacheck", "checks-relay", "crossnode", "peers"]
     assert commands[4:] in (modules, modules[1:])
     assert "--private-redis" in full[2] and "--private-redis" not in full[1]
     assert all(step[-2:] == ["--write", "out.md"] for step in full)

@@ -288,7 +288,7 @@ async def test_a_store_outage_answers_unavailable_and_refuses_hello_1013(
     async def unreachable(*args: Any, **kwargs: Any) -> Any:
         raise ConnectionError("connection refused")
 
-    monkeypatch.setattr(store, "redeem_link", unreachable)
+    monkeypatch.setattr(store, "redeem_link_entry", unreachable)
     peer = await world.connect({"token": world.meeting(0)["token"]})
     body = await expect_error(peer, "unavailable")
     assert body["retry_after"] > 0
