@@ -363,11 +363,22 @@ class RoomCommands(RoomCopies):
 
     def room_changed(self, room: Room) -> None:
         """A room's name or settings changed: the live room on this node uses
-        them from its next command on (who is in it stays)."""
+        them from its next command on (who is in it stays); when whether the
+        queue shows places changed, each waiting patient is told theirs again."""
         runtime = self.rooms.get(room.id)
         if runtime is not None:
+            shown = runtime.room.show_position
             runtime.room = room
             runtime.state = replace(runtime.state, room=room)
+            if room.show_position != shown:
+                self._spawn(self._tell_places(runtime))
+
+    async def _tell_places(self, runtime: RoomRuntime) -> None:
+        for pid in runtime.state.waiting:
+            session = runtime.sessions.get(pid)
+            place = runtime.place_of(pid)
+            if session is not None and place is not None:
+                await session.send(place)
 
     def place_of(self, session: Session) -> dict[str, Any] | None:
         """Where ``session`` stands in its room (for a connection taking over)."""
