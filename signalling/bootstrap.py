@@ -177,7 +177,9 @@ def create_app(
     )
     room_changes = RoomChanges(store, bus, rooms, admission.rooms.forget, tasks.spawn)
     handshake = Handshake(settings, store, clock, metrics, admission, rooms)
-    staff_sockets = StaffSockets(store)
+    staff_sockets = StaffSockets(
+        store, bus=bus, end_sessions=rooms.end_staff_sessions, spawn=tasks.spawn
+    )
     hub = Hub(handshake, rooms, staff_sockets)
     dashboard = Dashboard(settings, store, bus, clock, metrics, presence, tasks, staff_sockets)
     heartbeat = Heartbeat(settings.heartbeat)

@@ -464,13 +464,25 @@ class RoomCommands(RoomCopies):
         if session.conn is not None:
             session.conn.close_soon(code, reason)
 
-    async def leave(self, session: Session, reason: str = CloseReason.LEFT) -> None:
+    async def leave(
+        self, session: Session, reason: str = CloseReason.LEFT, code: CloseCode = CloseCode.NORMAL
+    ) -> None:
         runtime = self.rooms.get(session.who.room.id)
         if session.joined and runtime is not None and session.pid in runtime.state.people:
             await runtime.apply(lobby.Leave(session.pid), self.clock.now())
         else:
             await self.record(session, PresenceKind.LEFT)
-        self.end(session, reason)
+        self.end(session, reason, code)
+
+    async def end_staff_sessions(self, staff_id: str) -> int:
+        """The account was disabled: its sessions on this node, attached or held
+        for their resume window, leave their rooms (a socket still open is
+        closed 1008 ``token_invalid``); how many."""
+        mine = [s for s in self.sessions.by_pid.values() if s.who.staff_id == staff_id]
+        for session in mine:
+            if not session.ended:
+                await self.leave(session, CloseReason.TOKEN_INVALID, CloseCode.POLICY)
+        return len(mine)
 
     def _expired(self, session: Session) -> None:
         log.info(
