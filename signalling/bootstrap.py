@@ -162,6 +162,7 @@ def create_app(
             outbox_limit=settings.send_queue,
             snapshot=lambda room_id: rooms.snapshot(room_id),
             in_use=lambda: rooms.in_use(),
+            written=lambda room_ids: rooms.watch.written(room_ids),
         )
     rooms = RoomCommands(
         settings, store, clock, metrics, presence, leases, checks, tasks.spawn, bus, states

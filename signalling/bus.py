@@ -6,7 +6,7 @@ store's log by sequence number, so the bus never needs to be reliable itself.
 
 Besides them, a node announces to the others that a record changed under
 their feet (:meth:`Bus.announce`: a topic of :data:`TOPICS` and an id): a
-room's settings, an account disabled. An announcement reaches the other
+room's settings, an account disabled, a shared queue. An announcement reaches the other
 nodes only (the node that made the change has applied it already), at most
 once; what it triggers has a slower fallback where one is needed.
 """
@@ -21,10 +21,12 @@ from rooms.presence import LogEntry
 Listener = Callable[[LogEntry], None]
 
 #: what a node announces to the others: a room whose record changed (its id),
-#: a staff account disabled (its id)
+#: a staff account disabled (its id), a shared room whose queue changed (its
+#: id, once the room's copy holds the new queue)
 ROOMS = "rooms"
 ACCOUNTS = "accounts"
-TOPICS = (ROOMS, ACCOUNTS)
+QUEUES = "queues"
+TOPICS = (ROOMS, ACCOUNTS, QUEUES)
 
 
 class Bus(Protocol):

@@ -13,8 +13,8 @@ channel ``vst:meetings`` that every node subscribes to, so every node drops its
 copy of that meeting (signalling.presence) whatever teams it follows.
 
 **Announcements.** A node tells the others that a record changed
-(signalling.bus, ``announce``) on one channel per topic, ``vst:rooms`` and
-``vst:accounts``, as ``<node_id>|<id>``; every node subscribes to them at
+(signalling.bus, ``announce``) on one channel per topic, ``vst:rooms``,
+``vst:accounts`` and ``vst:queues``, as ``<node_id>|<id>``; every node subscribes to them at
 start and ignores its own.
 
 **Unreliable on purpose.** Pub/sub delivers at most once: a node that is

@@ -111,7 +111,14 @@ class RoomCommands(RoomCopies):
         #: each walk-in's latest check indicator (they have no meeting to fold it into)
         self.walk_in_checks: dict[str, str] = {}
         #: hosts watching the team's shared queues (signalling/watch.py)
-        self.watch = QueueWatch(store, self.rooms.get)
+        self.watch = QueueWatch(
+            store,
+            self.rooms.get,
+            copies=None if states is None else states.lobby_of,
+            indicator=recorder.indicator,
+            bus=bus,
+            spawn=spawn,
+        )
 
     # -- the commands --------------------------------------------------------------
 
@@ -291,7 +298,11 @@ class RoomCommands(RoomCopies):
             raise
 
     def _queue_changed(self, runtime: RoomRuntime) -> None:
-        """A queue changed (after its notices went out): tell whoever watches it."""
+        """A queue changed (after its notices went out): tell whoever watches it,
+        here at once, on the other nodes once its copy is written (marked again
+        here: the write that follows carries the announcement)."""
+        self.watch.queue_changed(runtime.room)
+        self._room_changed(runtime.room.id)
         if runtime.room.kind in supervision.SUPERVISED_KINDS and self.watch.watching(
             runtime.room.id
         ):

@@ -1,6 +1,6 @@
 """What reaches every node at once (docs/operations.md, "Scale-out"): a room's
 changed settings reach its live room on the node that serves it, and a
-disabled account's websockets and sessions end on every node.
+watch shows a shared queue served by another node, kept up to date.
 
 Real redis-server, real hub processes, real websockets; every wait is on a
 message or a close frame.
@@ -72,3 +72,49 @@ async def test_a_room_changed_on_one_node_changes_its_live_room_on_another(
         shown = await guest.expect("waiting")
         assert shown["position"] == 1, shown
         await guest.close()
+
+
+def _queue(queues: dict[str, Any], slug: str) -> list[str]:
+    room = next(r for r in queues["rooms"] if r["room"] == slug)
+    return [entry["id"] for entry in room["waiting"]]
+
+
+async def test_a_watch_shows_a_shared_queue_served_by_another_node(
+    cluster: Cluster, nodes: list[Node], seed: dict[str, Any]
+) -> None:
+    a, b = nodes
+    room = seed["rooms"][2]
+    async with aiohttp.ClientSession() as http:
+        create = {"name": "Waiting Area", "kind": "waiting_area"}
+        async with http.post(
+            f"{a.url}/api/rooms", json=create, headers=_auth(cluster, room["host_id"])
+        ) as reply:
+            assert reply.status == 201, await reply.text()
+            area = (await reply.json())["room"]
+        if not area["walk_ins"]:
+            await _patch_room(http, cluster, a, room, area["id"], {"walk_ins": True})
+
+        body = {"jwt": cluster.mint_jwt(room["host_id"]), "room": room["slug"]}
+        host, welcome, _ = await hello(http, a.ws, body, follow=False)
+        assert welcome["type"] == "welcome", welcome
+        await host.send({"type": "join"})
+        await host.expect("joined")
+        await host.send({"type": "watch"})
+        first = await host.expect("queues")
+        assert _queue(first, area["slug"]) == []
+
+        # A walk-in waits in the area on the other node (the area lives there now)
+        walker, entered, _ = await hello(
+            http, b.ws, {"room": area["slug"], "name": "Pat Walker"}, follow=False
+        )
+        assert entered["type"] == "welcome", entered
+        await walker.expect("waiting")
+        pid = entered["participant"]
+        seen = await host.expect("queues", where=lambda m: _queue(m, area["slug"]) == [pid])
+        (entry,) = next(r for r in seen["rooms"] if r["room"] == area["slug"])["waiting"]
+        assert (entry["name"], entry["walk_in"]) == ("Pat Walker", True)
+
+        await walker.send({"type": "leave"})
+        await host.expect("queues", where=lambda m: _queue(m, area["slug"]) == [])
+        await walker.close()
+        await host.close()
