@@ -52,6 +52,7 @@ from signalling.keys import (
     PATIENT_LINK_LIMITER,
     PRESENCE,
     READINESS,
+    ROOM_CHANGES,
     ROOMS,
     SCHEDULER,
     SEALER,
@@ -67,6 +68,7 @@ from signalling.origin import OriginPolicy, rest_guard
 from signalling.outage import error_for
 from signalling.outbox import Outbox
 from signalling.presence import PresenceLog
+from signalling.room_changes import RoomChanges
 from signalling.room_commands import RoomCommands
 from signalling.room_state import RoomStates
 from signalling.scheduler import StatusScheduler
@@ -160,6 +162,7 @@ def create_app(
             outbox_limit=settings.send_queue,
             snapshot=lambda room_id: rooms.snapshot(room_id),
             in_use=lambda: rooms.in_use(),
+            written=lambda room_ids: rooms.watch.written(room_ids),
         )
     rooms = RoomCommands(
         settings, store, clock, metrics, presence, leases, checks, tasks.spawn, bus, states
@@ -173,8 +176,11 @@ def create_app(
         on_key_alarm=metrics.guest_key_alarms.inc,
         on_walk_in=lambda outcome: metrics.walk_ins.labels(outcome).inc(),
     )
+    room_changes = RoomChanges(store, bus, rooms, admission.rooms.forget, tasks.spawn)
     handshake = Handshake(settings, store, clock, metrics, admission, rooms)
-    staff_sockets = StaffSockets(store)
+    staff_sockets = StaffSockets(
+        store, bus=bus, end_sessions=rooms.end_staff_sessions, spawn=tasks.spawn
+    )
     hub = Hub(handshake, rooms, staff_sockets)
     dashboard = Dashboard(settings, store, bus, clock, metrics, presence, tasks, staff_sockets)
     heartbeat = Heartbeat(settings.heartbeat)
@@ -205,6 +211,7 @@ def create_app(
     app[METRICS] = metrics
     app[PRESENCE] = presence
     app[ROOMS] = rooms
+    app[ROOM_CHANGES] = room_changes
     app[HUB] = hub
     app[DASHBOARD] = dashboard
     app[HEARTBEAT] = heartbeat

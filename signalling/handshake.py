@@ -30,7 +30,7 @@ from signalling.placement import RoomElsewhere
 from signalling.room_commands import RoomCommands
 from signalling.session import Session
 from signalling.settings import Settings
-from signalling.staff_auth import StaffPrincipal, from_session_cookie
+from signalling.staff_auth import StaffPrincipal, check_may_act, from_session_cookie
 from signalling.store.base import Store
 from signalling.walk_ins import walked_in
 
@@ -130,6 +130,8 @@ class Handshake:
             session = await self._resume_elsewhere(hello.resume)
         if session is None or session.ended:
             raise TokenInvalid()
+        if session.who.staff_id is not None:
+            await self._check_staff(session)
         old = session.conn
         self.sessions.attach(session, conn)
         if old is not None and old is not conn:
@@ -150,6 +152,16 @@ class Handshake:
             if place is not None and place["type"] == "waiting":
                 await conn.send(place)
         return session
+
+    async def _check_staff(self, session: Session) -> None:
+        """TokenInvalid, and the session ends, if its account may no longer act
+        (disabled, or its client account is): resuming is acting again."""
+        assert session.who.staff_id is not None
+        try:
+            await check_may_act(self.store, await self.store.get_staff(session.who.staff_id))
+        except (TokenInvalid, NotFound):
+            await self.rooms.leave(session, CloseReason.TOKEN_INVALID, CloseCode.POLICY)
+            raise TokenInvalid() from None
 
     async def _resume_elsewhere(self, secret: str) -> Session | None:
         """With Redis, a session another node saved (signalling/room_state.py):

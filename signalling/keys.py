@@ -16,6 +16,7 @@ from signalling.hub import Hub
 from signalling.metrics import Metrics
 from signalling.outbox import Outbox
 from signalling.presence import PresenceLog
+from signalling.room_changes import RoomChanges
 from signalling.room_commands import RoomCommands
 from signalling.scheduler import StatusScheduler
 from signalling.sealing import Sealer
@@ -33,6 +34,8 @@ METRICS = web.AppKey("metrics", Metrics)
 PRESENCE = web.AppKey("presence", PresenceLog)
 HUB = web.AppKey("hub", Hub)
 ROOMS = web.AppKey("rooms", RoomCommands)
+#: a changed room reaches its live room on every node
+ROOM_CHANGES = web.AppKey("room_changes", RoomChanges)
 DASHBOARD = web.AppKey("dashboard", Dashboard)
 HEARTBEAT = web.AppKey("heartbeat", Heartbeat)
 SCHEDULER = web.AppKey("scheduler", StatusScheduler)

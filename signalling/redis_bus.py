@@ -12,6 +12,11 @@ to the record, or to its status) puts ``<node_id>|<meeting_id>`` on the one
 channel ``vst:meetings`` that every node subscribes to, so every node drops its
 copy of that meeting (signalling.presence) whatever teams it follows.
 
+**Announcements.** A node tells the others that a record changed
+(signalling.bus, ``announce``) on one channel per topic, ``vst:rooms``,
+``vst:accounts`` and ``vst:queues``, as ``<node_id>|<id>``; every node subscribes to them at
+start and ignores its own.
+
 **Unreliable on purpose.** Pub/sub delivers at most once: a node that is
 disconnected, or subscribes a moment after an entry was published, misses it.
 Nothing here retries, because the listeners do not need it: every entry is
@@ -40,7 +45,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from rooms.presence import LogEntry
-from signalling.bus import Listener
+from signalling.bus import TOPICS, Listener
 from signalling.store import codec
 
 if TYPE_CHECKING:
@@ -62,6 +67,11 @@ def team_channel(team_id: str, prefix: str = "vst:") -> str:
 def meetings_channel(prefix: str = "vst:") -> str:
     """The pub/sub channel of every changed meeting's id (``<node_id>|<meeting_id>``)."""
     return f"{prefix}meetings"
+
+
+def topic_channel(topic: str, prefix: str = "vst:") -> str:
+    """The pub/sub channel of a topic's announcements (``<node_id>|<id>``)."""
+    return f"{prefix}{topic}"
 
 
 def encode(entry: LogEntry, node_id: str) -> bytes:
@@ -114,6 +124,8 @@ class RedisBus:
         self._reconnected: list[Callable[[], None]] = []
         self._meeting_listeners: list[Callable[[str], None]] = []
         self._meetings = meetings_channel(prefix).encode()
+        self._topics = {topic_channel(t, prefix).encode(): t for t in TOPICS}
+        self._announced: dict[str, list[Callable[[str], None]]] = {}
 
     # -- the Bus protocol ------------------------------------------------------------
 
@@ -153,6 +165,21 @@ class RedisBus:
         """Call ``listener`` with each meeting id another node changed."""
         self._meeting_listeners.append(listener)
 
+    async def announce(self, topic: str, subject: str) -> None:
+        """Publish ``<node_id>|<subject>`` on the topic's channel."""
+        if self._redis is None:
+            return
+        try:
+            await self._redis.publish(
+                topic_channel(topic, self.prefix), f"{self.node_id}|{subject}"
+            )
+        except RedisError as err:
+            log.warning("bus announcement failed", topic=topic, error=str(err))
+
+    def on_announcement(self, topic: str, listener: Callable[[str], None]) -> None:
+        """Call ``listener`` with each id another node announces on ``topic``."""
+        self._announced.setdefault(topic, []).append(listener)
+
     def on_reconnect(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` whenever the subscriber is back after a disconnection."""
         self._reconnected.append(listener)
@@ -163,7 +190,9 @@ class RedisBus:
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         # A node-private channel keeps the subscriber connection open (redis-py
         # refuses to read from a pub/sub with no subscription) before any team's.
-        await self._pubsub.subscribe(f"{self.prefix}node:{self.node_id}", self._meetings)
+        await self._pubsub.subscribe(
+            f"{self.prefix}node:{self.node_id}", self._meetings, *self._topics
+        )
         self._subscribed.clear()
         self._tasks = [
             asyncio.create_task(self._read(self._pubsub), name="bus-reader"),
@@ -213,8 +242,11 @@ class RedisBus:
                 await self._reconnect(pubsub)
                 continue
             if message is not None and message.get("type") == "message":
-                if message.get("channel") == self._meetings:
+                channel = message.get("channel")
+                if channel == self._meetings:
                     self._meeting_changed(message["data"])
+                elif channel in self._topics:
+                    self._announcement(self._topics[channel], message["data"])
                 else:
                     self._received(message["data"])
 
@@ -227,6 +259,16 @@ class RedisBus:
                 listener(meeting_id)
             except Exception:  # one broken listener must not starve the others
                 log.exception("meeting change listener failed")
+
+    def _announcement(self, topic: str, blob: bytes) -> None:
+        node, _, subject = blob.decode(errors="replace").partition("|")
+        if node == self.node_id or not subject:
+            return  # ours: applied here before it was announced
+        for listener in list(self._announced.get(topic, ())):
+            try:
+                listener(subject)
+            except Exception:  # one broken listener must not starve the others
+                log.exception("announcement listener failed", topic=topic)
 
     async def _reconnect(self, pubsub: PubSub) -> None:
         """Connect again (redis-py subscribes the channels again on connecting),

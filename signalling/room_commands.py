@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -39,8 +39,9 @@ from signalling.clock import Clock
 from signalling.connection import CloseCode, CloseReason
 from signalling.metrics import Metrics
 from signalling.placement import Placement
+from signalling.room_copies import RoomCopies
 from signalling.room_runtime import Recorder, RoomRuntime
-from signalling.room_state import RoomStates, SavedSession, Snapshot, decode_lobby, encode_lobby
+from signalling.room_state import RoomStates
 from signalling.session import Identity, Session, SessionRegistry
 from signalling.settings import Settings
 from signalling.store.base import Store
@@ -67,8 +68,9 @@ _LOBBY_COMMANDS: dict[type, Callable[[str, Any], lobby.Command]] = {
 }
 
 
-class RoomCommands:
-    """This node's sessions and rooms, and what each message does in them."""
+class RoomCommands(RoomCopies):
+    """This node's sessions and rooms, and what each message does in them (their
+    copies in Redis: signalling/room_copies.py)."""
 
     def __init__(
         self,
@@ -109,7 +111,14 @@ class RoomCommands:
         #: each walk-in's latest check indicator (they have no meeting to fold it into)
         self.walk_in_checks: dict[str, str] = {}
         #: hosts watching the team's shared queues (signalling/watch.py)
-        self.watch = QueueWatch(store, self.rooms.get)
+        self.watch = QueueWatch(
+            store,
+            self.rooms.get,
+            copies=None if states is None else states.lobby_of,
+            indicator=recorder.indicator,
+            bus=bus,
+            spawn=spawn,
+        )
 
     # -- the commands --------------------------------------------------------------
 
@@ -289,7 +298,11 @@ class RoomCommands:
             raise
 
     def _queue_changed(self, runtime: RoomRuntime) -> None:
-        """A queue changed (after its notices went out): tell whoever watches it."""
+        """A queue changed (after its notices went out): tell whoever watches it,
+        here at once, on the other nodes once its copy is written (marked again
+        here: the write that follows carries the announcement)."""
+        self.watch.queue_changed(runtime.room)
+        self._room_changed(runtime.room.id)
         if runtime.room.kind in supervision.SUPERVISED_KINDS and self.watch.watching(
             runtime.room.id
         ):
@@ -361,11 +374,22 @@ class RoomCommands:
 
     def room_changed(self, room: Room) -> None:
         """A room's name or settings changed: the live room on this node uses
-        them from its next command on (who is in it stays)."""
+        them from its next command on (who is in it stays); when whether the
+        queue shows places changed, each waiting patient is told theirs again."""
         runtime = self.rooms.get(room.id)
         if runtime is not None:
+            shown = runtime.room.show_position
             runtime.room = room
             runtime.state = replace(runtime.state, room=room)
+            if room.show_position != shown:
+                self._spawn(self._tell_places(runtime))
+
+    async def _tell_places(self, runtime: RoomRuntime) -> None:
+        for pid in runtime.state.waiting:
+            session = runtime.sessions.get(pid)
+            place = runtime.place_of(pid)
+            if session is not None and place is not None:
+                await session.send(place)
 
     def place_of(self, session: Session) -> dict[str, Any] | None:
         """Where ``session`` stands in its room (for a connection taking over)."""
@@ -404,191 +428,6 @@ class RoomCommands:
             }
         )
 
-    async def orphaned(self, people: list[dict[str, Any]]) -> None:
-        """People of a node that died. A room of theirs with a copy in Redis is
-        taken over here (its people keep their place for the resume window, and
-        whoever does not resume leaves then); anyone no copy holds has left now."""
-        now = self.clock.now()
-        by_room: dict[str, list[dict[str, Any]]] = {}
-        for who in people:
-            by_room.setdefault(str(who.get("room", "")), []).append(who)
-        for room_id, group in by_room.items():
-            kept: set[str] = set()
-            if self.states is not None and self.placement is not None and room_id:
-                try:
-                    if await self.placement.claim(room_id) is None:
-                        await self.adopt(room_id)
-                        kept = {str(w.get("participant")) for w in group} & set(self.people())
-                    else:  # another node took it over, with its copy
-                        for who in group:
-                            pid = str(who.get("participant"))
-                            if await self.states.holds(room_id, pid):
-                                kept.add(pid)
-                except Exception as err:  # Redis away: nobody can be kept then
-                    log.warning("room of a dead node not taken over", room=room_id, error=str(err))
-            for who in group:
-                if str(who.get("participant")) not in kept:
-                    self._node_lost(who, now)
-
-    def _node_lost(self, who: dict[str, Any], now: datetime) -> None:
-        try:
-            event = PresenceEvent(
-                kind=PresenceKind.LEFT,
-                team_id=str(who["team"]),
-                room_id=str(who["room"]),
-                participant_id=str(who["participant"]),
-                role=Role(who["role"]),
-                at=now,
-                meeting_id=who.get("meeting"),
-                detail={"reason": "node_lost"},
-            )
-        except (KeyError, ValueError):
-            return  # not something this version wrote
-        self.recorder.record(event)
-
-    # -- the rooms' copies in Redis (signalling/room_state.py) -------------------------
-
-    def changed(self, session: Session) -> None:
-        """The session is new, moved, ended or has a new resume secret: its room's
-        copy is written again."""
-        room_id = session.who.room.id
-        if self.states is not None:
-            self._members.setdefault(room_id, set()).add(session.pid)
-            self.states.changed(room_id)
-
-    def _room_changed(self, room_id: str) -> None:
-        if self.states is not None:
-            self.states.changed(room_id)
-
-    def _queued(self, session: Session, body: Mapping[str, Any]) -> None:
-        if self.states is not None:
-            self.states.queued(session.pid, body)
-
-    def delivered(self, session: Session) -> None:
-        """What was queued for the session was delivered on its resume."""
-        self._restored.discard(session.pid)
-        if self.states is not None:
-            self.states.delivered(session.pid)
-
-    def restored(self, session: Session) -> bool:
-        """Whether the session came from a copy (this node took its room over)."""
-        return session.pid in self._restored
-
-    def snapshot(self, room_id: str) -> Snapshot:
-        """What the room's copy is to hold now (empty: the room is gone from here)."""
-        fields: dict[str, str] = {}
-        digests: list[str] = []
-        runtime = self.rooms.get(room_id)
-        if runtime is not None and runtime.state.people:
-            fields["lobby"] = encode_lobby(runtime.state)
-        members = self._members.get(room_id, set())
-        for pid in list(members):
-            session = self.sessions.by_pid.get(pid)
-            if session is None or session.ended or session.who.room.id != room_id:
-                members.discard(pid)
-                continue
-            who = session.who
-            saved = SavedSession(
-                session.id,
-                session.resume_digest,
-                pid,
-                who.role,
-                who.name,
-                who.team_id,
-                who.meeting_id,
-                who.staff_id,
-                who.credential_id,
-                who.instructions,
-                session.joined,
-            )
-            fields[f"s:{pid}"] = saved.encode()
-            digests.append(session.resume_digest)
-        if not members:
-            self._members.pop(room_id, None)
-        return Snapshot(fields, digests)
-
-    async def handed(self, room_ids: list[str]) -> None:
-        """A draining node handed these rooms to this one: take them and their copies."""
-        for room_id in room_ids:
-            try:
-                if self.placement is not None and await self.placement.claim(room_id) is None:
-                    await self.adopt(room_id)
-            except Exception as err:  # its people's resume will try again
-                log.warning("handed room not taken", room=room_id, error=str(err))
-
-    async def adopt(self, room_id: str) -> None:
-        """This node holds the room's lease: if it has nothing of the room yet,
-        load the room's copy (a node took it over, or was handed it)."""
-        if self.states is None or room_id in self.rooms or self._members.get(room_id):
-            return
-        pending = self._adopting.get(room_id)
-        if pending is not None:
-            await asyncio.shield(pending)
-            return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._adopting[room_id] = done
-        try:
-            await self._load(room_id)
-        finally:
-            del self._adopting[room_id]
-            done.set_result(None)
-
-    async def _load(self, room_id: str) -> None:
-        assert self.states is not None
-        saved = await self.states.load(room_id)
-        if saved is None:
-            return
-        room = await self.store.get_room(room_id)
-        if room_id in self.rooms or self._members.get(room_id):
-            return
-        loaded: list[Session] = []
-        for found in saved.sessions:
-            if self.sessions.get(found.participant) is not None:
-                continue
-            who = Identity(
-                found.participant,
-                found.role,
-                found.name,
-                found.team_id,
-                room,
-                found.meeting_id,
-                found.staff_id,
-                found.credential_id,
-                found.instructions,
-            )
-            session = Session(found.session_id, who, found.digest, self._outbox_limit)
-            session.joined = found.joined
-            session.outbox.extend(saved.outboxes.get(found.participant, ()))
-            self.sessions.add(session)
-            self.sessions.detach(session)  # held for the resume window from now
-            self._members.setdefault(room_id, set()).add(session.pid)
-            self._restored.add(session.pid)
-            loaded.append(session)
-        missing: list[str] = []
-        live = None
-        if saved.lobby is not None:
-            live = self._runtime_of(room)
-            live.state = decode_lobby(room, saved.lobby)
-            live.in_call = frozenset(live.state.call)
-            for pid in live.state.people:
-                member = self.sessions.get(pid)
-                if member is not None and member.joined:
-                    live.sessions[pid] = member
-                else:
-                    missing.append(pid)
-        for session in loaded:
-            if live is None or session.pid not in live.sessions:
-                session.joined = False
-        self.metrics.sessions.set(len(self.sessions))
-        if self.placement is not None:
-            self.placement.people_changed()
-        self.metrics.rooms_taken_over.inc()
-        log.info("room taken over", room=room_id, people=len(loaded))
-        for pid in missing:  # in the lobby without a session: gone
-            if live is not None:
-                await live.apply(lobby.Leave(pid), self.clock.now())
-        self.states.changed(room_id)
-
     def record(self, session: Session, kind: PresenceKind, **detail: Any) -> Awaitable[None]:
         """Record a presence event about this session in its team's log; the
         awaitable is done once it is there."""
@@ -617,32 +456,6 @@ class RoomCommands:
         if runtime is not None:
             await runtime.refresh_lobby_view()
 
-    async def relocate(self, room_id: str, url: str) -> None:
-        """Another node holds this room now (this one stalled, or Redis lost the
-        lease and another node claimed it first): everyone here is sent there,
-        so the room is never split between two nodes. Whoever the new owner took
-        over with the room's copy is still there; the others have left."""
-        moving = [s for s in self.sessions.by_pid.values() if s.who.room.id == room_id]
-        goaway = {"type": "goaway", "reason": "room_elsewhere", "url": url, "reconnect_after": 0}
-        log.warning("room moved to another node", room=room_id, people=len(moving))
-        for session in moving:
-            if session.conn is not None:
-                await session.conn.send(goaway)
-            if self.states is None or not await self._held_there(room_id, session.pid):
-                await self.record(session, PresenceKind.LEFT)
-            self.end(session, CloseReason.ROOM_ELSEWHERE, CloseCode.TRY_AGAIN_LATER)
-        runtime = self.rooms.pop(room_id, None)
-        if runtime is not None:
-            self.metrics.rooms.set(len(self.rooms))
-
-    async def _held_there(self, room_id: str, pid: str) -> bool:
-        assert self.states is not None
-        try:
-            return await self.states.holds(room_id, pid)
-        except Exception as err:  # Redis away: record the departure rather than lose it
-            log.warning("room copy unreadable", room=room_id, error=str(err))
-            return False
-
     def end(self, session: Session, reason: str, code: CloseCode = CloseCode.NORMAL) -> None:
         """The participant is gone for good: forget them, close their socket."""
         self.sessions.remove(session)
@@ -662,13 +475,25 @@ class RoomCommands:
         if session.conn is not None:
             session.conn.close_soon(code, reason)
 
-    async def leave(self, session: Session, reason: str = CloseReason.LEFT) -> None:
+    async def leave(
+        self, session: Session, reason: str = CloseReason.LEFT, code: CloseCode = CloseCode.NORMAL
+    ) -> None:
         runtime = self.rooms.get(session.who.room.id)
         if session.joined and runtime is not None and session.pid in runtime.state.people:
             await runtime.apply(lobby.Leave(session.pid), self.clock.now())
         else:
             await self.record(session, PresenceKind.LEFT)
-        self.end(session, reason)
+        self.end(session, reason, code)
+
+    async def end_staff_sessions(self, staff_id: str) -> int:
+        """The account was disabled: its sessions on this node, attached or held
+        for their resume window, leave their rooms (a socket still open is
+        closed 1008 ``token_invalid``); how many."""
+        mine = [s for s in self.sessions.by_pid.values() if s.who.staff_id == staff_id]
+        for session in mine:
+            if not session.ended:
+                await self.leave(session, CloseReason.TOKEN_INVALID, CloseCode.POLICY)
+        return len(mine)
 
     def _expired(self, session: Session) -> None:
         log.info(

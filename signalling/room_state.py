@@ -205,6 +205,7 @@ class RoomStates:
         snapshot: Callable[[str], Snapshot],
         in_use: Callable[[], Collection[str]],
         prefix: str = "vst:",
+        written: Callable[[set[str]], None] = lambda rooms: None,
     ) -> None:
         self.url = url
         self.lease_value = lease_value
@@ -214,6 +215,8 @@ class RoomStates:
         self.outbox_limit = outbox_limit
         self.prefix = prefix
         self._snapshot = snapshot
+        #: told the rooms whose copies were just written
+        self._written = written
         self._in_use = in_use
         self._dirty: set[str] = set()
         #: outbox operations in order: (participant, JSON body) or (participant, None)
@@ -291,6 +294,8 @@ class RoomStates:
             self._dirty |= rooms
             self._outbox[:0] = ops
             raise
+        if rooms:
+            self._written(rooms)
 
     async def _flush(self, rooms: set[str], ops: list[tuple[str, str | None]]) -> None:
         client = self._client()
@@ -326,6 +331,11 @@ class RoomStates:
         """Whether the room's copy has this participant's session."""
         found = await self._client().hexists(state_key(room_id, self.prefix), f"s:{pid}")
         return bool(found)
+
+    async def lobby_of(self, room: Room) -> lobby.LobbyState | None:
+        """The lobby of the room's copy (None if it has none: nobody is in it)."""
+        raw = await self._client().hget(state_key(room.id, self.prefix), "lobby")
+        return None if raw is None else decode_lobby(room, _text(raw))
 
     async def load(self, room_id: str) -> SavedRoom | None:
         """The room's copy (None if there is none), with its queued messages."""

@@ -47,7 +47,7 @@ from signalling.api.body import boolean, optional_text, read_json, text
 from signalling.api.meetings import issue
 from signalling.api.render import member_json, room_json
 from signalling.api.scope import Actor, audit_actor, member_in_team, new_id, now_of, team_actor
-from signalling.keys import OUTBOX, PRESENCE, SEALER, STAFF_SOCKETS, STORE
+from signalling.keys import OUTBOX, PRESENCE, ROOM_CHANGES, SEALER, STAFF_SOCKETS, STORE
 from signalling.store.base import Store
 
 log = structlog.get_logger("vestibule.api.members")
@@ -231,6 +231,7 @@ async def disable(request: web.Request) -> web.Response:
         await outbox.changed(cancelled, Trigger.CANCELLATION, now)
     if departure.archived_room is not None:
         await store.update_room(departure.archived_room)
+        await app[ROOM_CHANGES].changed(departure.archived_room)
     await audit_actor(request, actor, "member.disable", target.id)
     log.info(
         "member disabled",

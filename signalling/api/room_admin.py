@@ -16,7 +16,7 @@ from rooms.room_admin import RoomChange, change_room
 from signalling.api.body import optional_boolean, read_json, text
 from signalling.api.render import room_json
 from signalling.api.scope import Actor, audit_actor, now_of, room_by_id_in_team, team_actor
-from signalling.keys import ROOMS, SETTINGS, STORE
+from signalling.keys import ROOM_CHANGES, SETTINGS, STORE
 
 #: the fields a PATCH may carry
 _FIELDS = frozenset({"name", "show_position", "walk_ins", "archived"})
@@ -52,7 +52,7 @@ async def update_room(request: web.Request) -> web.Response:
         await _check_no_meetings_to_come(request, actor, room)
     store = request.app[STORE]
     await store.update_room(changed)
-    request.app[ROOMS].room_changed(changed)
+    await request.app[ROOM_CHANGES].changed(changed)
     action = "room.archive" if changed.archived and not room.archived else "room.update"
     await audit_actor(request, actor, action, room.id)
     return web.json_response({"room": room_json(changed)})

@@ -39,6 +39,7 @@ from rooms.room import Room, RoomKind
 from rooms.schedule import create_meeting
 from rooms.tokens import IssuedCredential, issue_credential
 from signalling.bootstrap import create_app
+from signalling.bus import Bus
 from signalling.clock import FixedClock
 from signalling.keys import PRESENCE, STORE
 from signalling.settings import Settings
@@ -322,8 +323,9 @@ class Api:
         await self.app[PRESENCE].flush()
 
 
-async def make_api(aiohttp_client: Any, tmp_path: Path) -> Api:
-    """Start the app on a fresh SQLite file and seed the world described above."""
+async def make_api(aiohttp_client: Any, tmp_path: Path, *, bus: Bus | None = None) -> Api:
+    """Start the app on a fresh SQLite file (with ``bus``, else its own
+    in-process one) and seed the world described above."""
     settings = Settings(
         db_path=str(tmp_path / "api.sqlite3"),
         secret=SECRET,
@@ -332,7 +334,7 @@ async def make_api(aiohttp_client: Any, tmp_path: Path) -> Api:
         mediacheck=False,
     )
     clock = FixedClock(NOW)
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, clock=clock, bus=bus)
     client = await aiohttp_client(app)
     api = Api(client, settings, clock)
     await _seed(api)

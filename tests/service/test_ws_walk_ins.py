@@ -153,8 +153,9 @@ async def test_an_archived_room_admits_nobody(world: World) -> None:
 
 
 async def test_settings_reach_the_live_queue(world: World) -> None:
-    """PATCH /api/rooms/{room} on a room in use: positions hidden from the next
-    notice on, walk-ins refused from the next hello on."""
+    """PATCH /api/rooms/{room} on a room in use: positions hidden at once (the
+    waiting guest is told again) and from then on, walk-ins refused from the
+    next hello on."""
     host = await world.host(ADA)
     first = await world.guest(0)
     room = await world.app[STORE].find_room_by_slug(world.room_of(ADA))
@@ -164,6 +165,8 @@ async def test_settings_reach_the_live_queue(world: World) -> None:
         f"/api/rooms/{room.id}", json={"show_position": False, "walk_ins": False}, headers=auth
     )
     assert reply.status == 200, await reply.text()
+    hidden = await first.expect("waiting")
+    assert (hidden["position"], hidden["message"]) == (None, None)
     await host.send({"type": "say", "text": "Back in five"})
     told = await first.expect("waiting")
     assert (told["position"], told["message"]) == (None, "Back in five")

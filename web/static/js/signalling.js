@@ -189,16 +189,21 @@ export class Signalling {
           this.emit("cancelled", msg);
           break;
         }
-        if (msg.reason === "room_elsewhere" && typeof msg.url === "string") {
-          // With several servers, everyone in a room meets on the node that owns it:
-          // say the same hello again there.
+        if (typeof msg.url === "string") {
+          // With several servers, everyone in a room meets on the node that owns it
+          // (room_elsewhere: say the same hello again there), and a draining node
+          // hands its rooms to another (shutdown with a url: resume there).
           const target = new URL(msg.url);
           target.protocol = target.protocol === "https:" ? "wss:" : "ws:";
           target.pathname = new URL(this.url).pathname;
           this.url = target.toString();
         }
-        // The node is going away: reconnect (with resume) after the delay it asks for.
-        this.goawayDelayMs = Math.max(0, Number(msg.reconnect_after) || 1) * 1000;
+        // The node is going away: reconnect (with resume) after the delay it asks for
+        // (0 at once; none given, 1 s).
+        {
+          const after = msg.reconnect_after === null ? NaN : Number(msg.reconnect_after);
+          this.goawayDelayMs = (Number.isFinite(after) ? Math.max(0, after) : 1) * 1000;
+        }
         break;
       case "error":
         // Before welcome the server closes after any error: only a busy or throttled
