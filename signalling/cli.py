@@ -249,7 +249,8 @@ def _print_demo(info: dict[str, Any]) -> None:
     print(f"\nVestibule demo on {info['url']}/\n", file=out)
     print("Staff logins (open /login):", file=out)
     for s in info["staff"]:
-        print(f"  {s['email']}  password: {s['password']}  ({s['role']})", file=out)
+        role = f"{s['role']}, team administrator" if s.get("admin") else s["role"]
+        print(f"  {s['email']}  password: {s['password']}  ({role})", file=out)
     print("\nMeetings (a patient opens the link, or types the key on the room's page):", file=out)
     for m in info["meetings"]:
         print(

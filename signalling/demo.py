@@ -55,7 +55,7 @@ def new_id() -> str:
 @dataclass
 class DemoInfo:
     url: str
-    staff: list[dict[str, str]] = field(default_factory=list)
+    staff: list[dict[str, str | bool]] = field(default_factory=list)
     rooms: list[dict[str, Any]] = field(default_factory=list)
     meetings: list[dict[str, Any]] = field(default_factory=list)
     #: the public booking pages open in the demo: clinician's name and URL
@@ -84,11 +84,25 @@ async def ensure_demo(store: Store, settings: Settings, now: datetime) -> DemoIn
     consult, followup = types["demo-consult"], types["demo-followup"]
     info = DemoInfo(url=settings.base_url)
     for _, email, _, _ in CLINICIANS:
+        account = await store.find_staff_by_email(email)
+        admin = account is not None and account.admin
         info.staff.append(
-            {"email": email, "password": DEMO_PASSWORD, "team": team.id, "role": "member"}
+            {
+                "email": email,
+                "password": DEMO_PASSWORD,
+                "team": team.id,
+                "role": "member",
+                "admin": admin,
+            }
         )
     info.staff.append(
-        {"email": MANAGER[1], "password": DEMO_PASSWORD, "team": "", "role": "manager"}
+        {
+            "email": MANAGER[1],
+            "password": DEMO_PASSWORD,
+            "team": "",
+            "role": "manager",
+            "admin": False,
+        }
     )
     info.rooms = [
         {"slug": r.slug, "kind": str(r.kind), "owner": r.owner_id, "name": r.name} for r in rooms

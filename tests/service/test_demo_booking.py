@@ -88,3 +88,9 @@ async def test_a_demo_seeded_before_gets_the_booking_page_once(tmp_path: Path) -
         assert kept is not None and (kept.timezone, len(kept.ranges)) == ("UTC", 1)
     finally:
         await store.close()
+
+
+async def test_the_demo_summary_names_its_team_administrator(world: World) -> None:
+    admins = [s["email"] for s in world.demo.staff if s["admin"]]
+    assert admins == [CLINICIANS[0][1]]
+    assert all(s["admin"] is False for s in world.demo.staff if s["role"] == "manager")
