@@ -14,6 +14,8 @@ mediacheck    server CPU per media check, concurrent checks per core
 checks-relay  relay p99 with media checks at capacity, as a ratio to without
 crossnode     relay p50 on node A of two + Redis vs one process
 failover      time until a SIGKILLed node's room is usable on another (not in ``all``)
+soak          RSS growth of hub nodes on Redis under steady joins for half an hour
+              (not in ``all``)
 all           every benchmark above in that order (``make bench``); ``--quick`` for a
               shorter run
 
@@ -243,6 +245,7 @@ OPTIONAL: dict[str, str] = {
     "loadtest.checks_relay": "checks-relay",
     "loadtest.crossnode": "crossnode",
     "loadtest.failover": "failover",
+    "loadtest.soak": "soak",
 }
 
 
