@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -81,11 +82,13 @@ class StepError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One reading: seconds since the start, joins finished by then, VmRSS per node."""
+    """One reading: seconds since the start, joins finished by then, VmRSS per node,
+    and the machine's 1-minute load average."""
 
     at: float
     joins: int
     rss: tuple[int, ...]
+    load: float = 0.0
 
 
 @dataclass(slots=True)
@@ -228,7 +231,8 @@ def cluster(workdir: Path, opts: SoakOptions) -> Iterator[Cluster]:
 def progress(sample: Sample, tally: Tally) -> None:
     mb = " ".join(f"{r / 2**20:.1f}" for r in sample.rss)
     print(
-        f"soak {sample.at:7.0f} s: {sample.joins} joins ({tally.failed} failed), RSS MB {mb}",
+        f"soak {sample.at:7.0f} s: {sample.joins} joins ({tally.failed} failed), "
+        f"RSS MB {mb}, load {sample.load:.2f}",
         flush=True,
     )
 
@@ -244,7 +248,8 @@ async def drive(
     began = time.monotonic_ns()
 
     def take() -> Sample:
-        taken = Sample((time.monotonic_ns() - began) / 1e9, tally.done, target.rss())
+        at = (time.monotonic_ns() - began) / 1e9
+        taken = Sample(at, tally.done, target.rss(), os.getloadavg()[0])
         samples.append(taken)
         if not quiet:
             progress(taken, tally)
@@ -355,6 +360,8 @@ def figures(
         "rss_end_mb": round(sum(end.rss) / 2**20, 2),
         "growth_pct": round(worst, 2),
         "slope_kb_per_1000_joins": round(fit / 1024 * 1000, 1),
+        "load_mean": round(sum(s.load for s in samples) / len(samples), 2),
+        "load_max": round(max(s.load for s in samples), 2),
         "target_pct": GROWTH_TARGET_PCT,
         "met": worst < GROWTH_TARGET_PCT and tally.ok > 0,
         "samples": [{"at": round(s.at, 1), "joins": s.joins, "rss": list(s.rss)} for s in samples],
@@ -398,6 +405,8 @@ def table(result: dict[str, Any]) -> str:
         f"| join p50 / p99 (ms, intended start -> welcome) "
         f"| {result['join_p50_ms']:.1f} / {result['join_p99_ms']:.1f} |",
         f"| errors | {_errors(result['errors'])} |",
+        f"| machine load average during the run (1 min, mean / max of the samples) "
+        f"| {result['load_mean']:.2f} / {result['load_max']:.2f} |",
     ]
     return "\n".join(lines)
 
