@@ -132,9 +132,11 @@ class Peer:
                 return body
 
     async def leave(self) -> None:
-        if not self.ws.closed:
-            await self.ws.send_json({"type": "leave"})
-            await self.ws.close()
+        """``leave`` and close; a connection the server already closed is just closed."""
+        with suppress(aiohttp.ClientError, OSError):
+            if not self.ws.closed:
+                await self.ws.send_json({"type": "leave"})
+        await self.ws.close()
 
 
 def _ws(url: str) -> str:
@@ -155,6 +157,8 @@ async def hello(http: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> 
         try:
             await ws.send_json({"type": "hello", **body})
             first = await _receive(ws, "welcome")
+            while first["type"] == "ping":  # the server's clock, sent at any time
+                first = await _receive(ws, "welcome")
         except BaseException:
             await ws.close()
             raise
@@ -232,7 +236,7 @@ def progress(sample: Sample, tally: Tally) -> None:
     mb = " ".join(f"{r / 2**20:.1f}" for r in sample.rss)
     print(
         f"soak {sample.at:7.0f} s: {sample.joins} joins ({tally.failed} failed), "
-        f"RSS MB {mb}, load {sample.load:.2f}",
+        f"RSS MB {mb}, load {sample.load:.2f} {dict(tally.errors) or ''}",
         flush=True,
     )
 
@@ -266,6 +270,11 @@ async def drive(
             tally.failed += 1
             tally.errors[exc.code] += 1
             tally.first_error = tally.first_error or str(exc)
+            return
+        except (aiohttp.ClientError, OSError) as exc:
+            tally.failed += 1
+            tally.errors["transport"] += 1
+            tally.first_error = tally.first_error or f"transport: {type(exc).__name__}"
             return
         tally.ok += 1
         tally.calls += int(calls)
