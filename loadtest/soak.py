@@ -28,6 +28,7 @@ import asyncio
 import json
 import math
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -41,14 +42,18 @@ from typing import Any
 import aiohttp
 
 from loadtest import report
-from loadtest.crossnode import redis_nodes, redis_server
+from loadtest.crossnode import redis_server, spawn_node, stop, wait_ready
 from loadtest.stats import Latency
-from loadtest.targets import Seed, SeedRoom, Server, TargetError, hub
+from loadtest.targets import SeedRoom, Server, TargetError, hub, hub_env, seed
 
 #: docs/benchmarks.md, "Targets": RSS growth after warm-up, per node
 GROWTH_TARGET_PCT = 5.0
 #: a step (connect, an answer) that takes longer than this failed
 STEP_TIMEOUT = 30.0
+#: rooms are seeded in batches of this many seconds of joins ...
+SEED_BATCH = 60.0
+#: ... each once fewer than this many seconds of joins are left seeded
+SEED_LEAD = 30.0
 #: after the last scheduled join, what is still in flight gets this long to finish
 DRAIN_TIMEOUT = 60.0
 
@@ -204,10 +209,14 @@ async def visit(
 
 @dataclass(slots=True)
 class Cluster:
-    """The hub processes under test and the rooms seeded for the run."""
+    """The hub processes under test, and how to seed rooms into their store."""
 
     servers: list[Server]
-    seeded: Seed
+    env: dict[str, str]
+    db: Path
+    redis_url: str = ""
+    #: rooms seeded before the run (tests); the run seeds the rest as it goes
+    rooms: list[SeedRoom] = field(default_factory=list)
 
     @property
     def urls(self) -> list[str]:
@@ -216,20 +225,37 @@ class Cluster:
     def rss(self) -> tuple[int, ...]:
         return tuple(s.rss_bytes() for s in self.servers)
 
+    def seed(self, count: int) -> tuple[SeedRoom, ...]:
+        """``count`` more rooms, each with a host and a meeting's guest link."""
+        return seed(self.db, count, self.env, self.redis_url).rooms
+
 
 @contextmanager
 def cluster(workdir: Path, opts: SoakOptions) -> Iterator[Cluster]:
-    """A private redis-server and ``opts.nodes`` hubs on it, or one embedded hub."""
-    rooms = opts.joins
+    """A private redis-server and ``opts.nodes`` hubs on it, or one embedded hub.
+
+    The rooms are seeded as the run goes (:func:`drive`), not before the hubs start:
+    a hub's status scheduler loads the meetings it finds at start-up and refreshes
+    each when it starts and ends, and thousands of meetings starting in the same
+    minute would be a burst no clinic has."""
+    env = hub_env(secrets.token_urlsafe(32))
     if opts.embedded:
-        with hub(workdir, rooms=rooms) as (server, seeded):
-            yield Cluster([server], seeded)
+        # the hub seeds one room of its own to start on; ``env`` wins over its settings
+        with hub(workdir, rooms=1, env_overrides=env) as (server, _):
+            server.jwt_secret = env["VESTIBULE_JWT_SECRET"]
+            yield Cluster([server], env, workdir / "load.sqlite3")
         return
-    with (
-        redis_server(workdir) as url,
-        redis_nodes(workdir, url, count=opts.nodes, rooms=rooms) as (servers, seeded),
-    ):
-        yield Cluster(servers, seeded)
+    with redis_server(workdir) as url:
+        servers: list[Server] = []
+        try:
+            for index in range(opts.nodes):
+                servers.append(spawn_node(workdir, url, env, f"node{index}"))
+            for server in servers:
+                wait_ready(server)
+            yield Cluster(servers, env, workdir / "unused.sqlite3", url)
+        finally:
+            for server in servers:
+                stop(server)
 
 
 def progress(sample: Sample, tally: Tally) -> None:
@@ -244,12 +270,41 @@ def progress(sample: Sample, tally: Tally) -> None:
 async def drive(
     target: Cluster, opts: SoakOptions, quiet: bool = False
 ) -> tuple[Tally, list[Sample]]:
-    """Run the joins on their schedule and sample RSS until every join has ended."""
+    """Run the joins on their schedule, seeding their rooms ahead of them, and sample
+    RSS until every join has ended."""
     tally = Tally()
     samples: list[Sample] = []
     urls = target.urls
-    rooms = target.seeded.rooms
+    total = opts.joins
+    rooms = list(target.rooms)
+    seeded = asyncio.Condition()
+    feed_error: list[str] = []
+
+    async def feed(count: int) -> None:
+        try:
+            more = await asyncio.to_thread(target.seed, count)
+        except TargetError as exc:
+            feed_error.append(str(exc))
+            more = ()
+        async with seeded:
+            rooms.extend(more)
+            seeded.notify_all()
+
+    def batch() -> int:
+        return min(total - len(rooms), math.ceil(opts.rate * SEED_BATCH))
+
+    if len(rooms) < total:
+        await feed(min(total - len(rooms), math.ceil(opts.rate * (SEED_LEAD + SEED_BATCH))))
     began = time.monotonic_ns()
+
+    async def feeder() -> None:
+        while len(rooms) < total and not feed_error:
+            # the next batch once fewer than SEED_LEAD seconds of joins are left seeded
+            due = began + int((len(rooms) / opts.rate - SEED_LEAD) * 1e9)
+            delay = (due - time.monotonic_ns()) / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)  # pacing the seeding to the schedule
+            await feed(batch())
 
     def take() -> Sample:
         at = (time.monotonic_ns() - began) / 1e9
@@ -259,7 +314,17 @@ async def drive(
             progress(taken, tally)
         return taken
 
+    def failed(code: str, detail: str) -> None:
+        tally.failed += 1
+        tally.errors[code] += 1
+        tally.first_error = tally.first_error or f"{code}: {detail}"
+
     async def one(index: int, due_ns: int, http: aiohttp.ClientSession) -> None:
+        async with seeded:
+            await seeded.wait_for(lambda: len(rooms) > index or bool(feed_error))
+        if len(rooms) <= index:
+            failed("unseeded", feed_error[0])
+            return
         room = rooms[index]
         calls = opts.call_every > 0 and index % opts.call_every == opts.call_every - 1
         server = target.servers[index % len(urls)]
@@ -267,14 +332,10 @@ async def drive(
         try:
             welcomed = await visit(http, urls[index % len(urls)], room, jwt, opts.hold)
         except StepError as exc:
-            tally.failed += 1
-            tally.errors[exc.code] += 1
-            tally.first_error = tally.first_error or str(exc)
+            failed(exc.code, str(exc))
             return
         except (aiohttp.ClientError, OSError) as exc:
-            tally.failed += 1
-            tally.errors["transport"] += 1
-            tally.first_error = tally.first_error or f"transport: {type(exc).__name__}"
+            failed("transport", type(exc).__name__)
             return
         tally.ok += 1
         tally.calls += int(calls)
@@ -292,8 +353,9 @@ async def drive(
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
         sampling = asyncio.create_task(sampler(stop))
+        feeding = asyncio.create_task(feeder())
         running: set[asyncio.Task[None]] = set()
-        for index in range(min(opts.joins, len(rooms))):
+        for index in range(total):
             due = began + int(index / opts.rate * 1e9)
             delay = (due - time.monotonic_ns()) / 1e9
             if delay > 0:
@@ -305,6 +367,9 @@ async def drive(
             await asyncio.wait(running, timeout=opts.hold + DRAIN_TIMEOUT)
         for task in running:
             task.cancel()
+        feeding.cancel()
+        with suppress(asyncio.CancelledError):
+            await feeding
         stop.set()
         await sampling
         take()
