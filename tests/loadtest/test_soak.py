@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from loadtest import report, soak
 from loadtest.cli import build_parser
 from loadtest.soak import Cluster, Sample, SoakOptions, Tally
-from loadtest.targets import TargetError
+from loadtest.targets import SeedRoom, TargetError
 
 MB = 2**20
 
@@ -123,13 +122,31 @@ def test_a_short_soak_on_nodes_sharing_redis() -> None:
 def test_an_embedded_soak_counts_a_refused_join_as_an_error(tmp_path: Path) -> None:
     opts = SoakOptions(duration=1, warmup=0, sample=0.5, rate=3, hold=0, embedded=True)
     with soak.cluster(tmp_path, opts) as target:
-        first = target.seeded.rooms[0]
+        first = target.seed(2)
         # the second join says hello with the first's link, already redeemed
-        replayed = dataclasses.replace(
-            target.seeded, rooms=(first, first, *target.seeded.rooms[1:])
-        )
-        tally, samples = asyncio.run(soak.drive(Cluster(target.servers, replayed), opts, True))
+        target.rooms = [first[0], first[0], first[1]]
+        tally, samples = asyncio.run(soak.drive(target, opts, quiet=True))
     assert (tally.ok, tally.failed) == (2, 1)
     assert tally.calls == 0
     assert list(tally.errors) == ["token_invalid"], tally.first_error
     assert len(samples) >= 2 and all(len(s.rss) == 1 for s in samples)
+
+
+@pytest.mark.slow
+@pytest.mark.multinode
+def test_rooms_are_seeded_in_batches_as_the_run_goes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a batch of 1 s of joins, the next seeded once under 0.5 s are left: 4 batches
+    monkeypatch.setattr(soak, "SEED_BATCH", 1.0)
+    monkeypatch.setattr(soak, "SEED_LEAD", 0.5)
+    seeded: list[int] = []
+    original = Cluster.seed
+
+    def counting(self: Cluster, count: int) -> tuple[SeedRoom, ...]:
+        seeded.append(count)
+        return original(self, count)
+
+    monkeypatch.setattr(Cluster, "seed", counting)
+    opts = SoakOptions(duration=3, warmup=1, sample=1, rate=4, nodes=1, hold=0, call_every=2)
+    result = soak.run(opts, quiet=True)
+    assert seeded[0] == 6 and sum(seeded) == 12 and len(seeded) >= 3, seeded
+    assert result["joins"] == {"scheduled": 12, "ok": 12, "calls": 6, "failed": 0}
