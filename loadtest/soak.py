@@ -1,8 +1,9 @@
 """Soak: does a hub's memory stay flat under hours of steady joins?
 
 The harness starts a private redis-server and ``--nodes`` hub processes on it
-(``--embedded``: one hub on SQLite instead), seeds one room per join, and runs
-joins on a fixed schedule (``--rate`` per second, open loop) for ``--duration``
+(``--embedded``: one hub on SQLite instead), seeds one room per join as the run
+goes (in batches, ahead of the schedule: :func:`cluster`), and runs joins on a
+fixed schedule (``--rate`` per second, open loop) for ``--duration``
 seconds. A join is a guest with a fresh link: new websocket, ``hello`` with the
 token, ``join``, ``waiting``, a wait of ``--hold`` seconds, ``leave``. Every
 ``--call-every``-th join is a call instead: the room's host says ``hello`` with a
