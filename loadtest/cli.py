@@ -17,6 +17,8 @@ failover      time until a SIGKILLed node's room is usable on another (not in ``
 peers         bare relay vs PeerJS server vs hub: set-ups, relay, paced CPU, idle RSS
 profile       py-spy: where the hub's CPU goes under the joins or the paced load
               (not part of ``all``)
+soak          RSS growth of hub nodes on Redis under steady joins for half an hour
+              (not in ``all``)
 all           every benchmark above in that order (``make bench``); ``--quick`` for a
               shorter run
 
@@ -248,6 +250,7 @@ OPTIONAL: dict[str, str] = {
     "loadtest.failover": "failover",
     "loadtest.peers": "peers",
     "loadtest.profile": "profile",
+    "loadtest.soak": "soak",
 }
 
 
