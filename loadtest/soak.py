@@ -30,6 +30,7 @@ import json
 import math
 import os
 import secrets
+import statistics
 import sys
 import tempfile
 import time
@@ -379,14 +380,10 @@ async def drive(
 
 def slope(points: Sequence[tuple[float, float]]) -> float:
     """The least-squares slope of y over x (0 when x does not vary)."""
-    if len(points) < 2:
+    if len({x for x, _ in points}) < 2:
         return 0.0
-    mean_x = sum(x for x, _ in points) / len(points)
-    mean_y = sum(y for _, y in points) / len(points)
-    var = sum((x - mean_x) ** 2 for x, _ in points)
-    if var == 0:
-        return 0.0
-    return sum((x - mean_x) * (y - mean_y) for x, y in points) / var
+    xs, ys = zip(*points, strict=True)
+    return statistics.linear_regression(xs, ys).slope
 
 
 def figures(
