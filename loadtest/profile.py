@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadtest.crossnode import redis_server
 from loadtest.driver import WorkerPool, split
 from loadtest.joins import join_guests
 from loadtest.loads import paced
@@ -137,9 +138,15 @@ def _attach(server: Server, out: Path) -> Recorder:
     return recorder
 
 
-def profile_joins(workdir: Path, count: int, concurrency: int, out: Path) -> tuple[Profile, float]:
-    """Profile ``count`` guest joins; the profile and the hub's CPU ms per join."""
-    with hub(workdir, rooms=count) as (server, seeded), WorkerPool(1) as pool:
+def profile_joins(
+    workdir: Path, count: int, concurrency: int, out: Path, redis_url: str = ""
+) -> tuple[Profile, float]:
+    """Profile ``count`` guest joins (on SQLite, or on ``redis_url``); the profile
+    and the hub's CPU ms per join."""
+    with (
+        hub(workdir, rooms=count, redis_url=redis_url) as (server, seeded),
+        WorkerPool(1) as pool,
+    ):
         tokens = [room.token for room in seeded.rooms[:count]]
         recorder = _attach(server, out)
         cpu0 = server.cpu_seconds()
@@ -182,6 +189,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--seconds", type=float, default=10.0, help="paced (default 10)")
     p.add_argument("--top", type=int, default=TOP, help=f"rows per table (default {TOP})")
     p.add_argument("--out", metavar="DIR", help="keep py-spy's raw stacks here")
+    p.add_argument(
+        "--private-redis",
+        action="store_true",
+        help="joins: the hub on a redis-server of its own (default: SQLite)",
+    )
     p.set_defaults(run=_run)
 
 
@@ -192,7 +204,11 @@ def _run(args: argparse.Namespace, _argv: list[str] | None) -> int:
         out = keep / f"{args.load}.txt"
         workdir = Path(tmp) / "hub"
         workdir.mkdir()
-        if args.load == "joins":
+        if args.load == "joins" and args.private_redis:
+            with redis_server(Path(tmp)) as url:
+                prof, unit_ms = profile_joins(workdir, args.count, args.concurrency, out, url)
+            unit = "join"
+        elif args.load == "joins":
             prof, unit_ms = profile_joins(workdir, args.count, args.concurrency, out)
             unit = "join"
         else:
