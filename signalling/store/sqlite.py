@@ -1,13 +1,15 @@
 """SQLiteStore: the embedded default store, one durable database file.
 
-aiosqlite runs the connection on its own thread so SQLite never blocks the
-event loop. One connection per store, in autocommit mode: a write that is one
-statement (most of them, including redemption and log appends) is atomic on its
-own and costs one hop to that thread; a multi-statement write is an explicit
-``BEGIN IMMEDIATE ... COMMIT`` (IMMEDIATE takes the write lock up front, so two
-processes on one file queue on ``busy_timeout`` instead of failing on a
-read-to-write upgrade). An asyncio lock keeps one coroutine's transaction from
-interleaving with another's statements on the shared connection.
+The connection lives on a thread of its own (signalling/store/sqlite_thread.py) so
+SQLite never blocks the event loop, in autocommit mode: a write that is one
+statement (most of them) is atomic on its own, and a multi-statement write is one
+function run on that thread as ``BEGIN IMMEDIATE ... COMMIT`` (IMMEDIATE takes the
+write lock up front, so two processes on one file queue on ``busy_timeout``
+instead of failing on a read-to-write upgrade). Either way a call is one hop to
+the thread, and since the thread runs calls one at a time, in order, no other
+caller's statement can land inside a transaction. Redemptions of link tokens (a
+guest's join) are group-committed: those asked for while a batch is written go
+in the next batch, one transaction.
 
 Pragmas, and why:
 
@@ -28,14 +30,12 @@ Pragmas, and why:
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
-
-import aiosqlite
 
 from rooms.accounts import ApiKey, AuditEntry, Group, Organisation, StaffAccount, Team
 from rooms.credentials import Credential
@@ -49,6 +49,7 @@ from rooms.room import Room
 from rooms.validate import email_key
 from signalling.store import codec
 from signalling.store.base import Entry, LogAppend
+from signalling.store.sqlite_thread import GroupCommit, SQLiteThread
 
 if TYPE_CHECKING:
     from signalling.store.base import Store
@@ -88,6 +89,67 @@ def _check_batch(meetings: Sequence[Meeting], credentials: Sequence[Credential])
         raise ValueError("add_meetings: every credential must belong to a meeting of the call")
 
 
+def _insert(conn: sqlite3.Connection, record: Any, extra: Mapping[str, Any] | None = None) -> None:
+    row = codec.to_row(record) | dict(extra or {})
+    columns = ", ".join(row)
+    marks = ", ".join("?" * len(row))
+    sql = f"INSERT INTO {_table(type(record))} ({columns}) VALUES ({marks})"  # noqa: S608
+    conn.execute(sql, tuple(row.values()))
+
+
+def _in_transaction(fn: Callable[[sqlite3.Connection], R], conn: sqlite3.Connection) -> R:
+    """On the connection's thread: ``fn`` between BEGIN IMMEDIATE and COMMIT,
+    rolled back if it (or the COMMIT) fails."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        with suppress(sqlite3.OperationalError):  # no transaction was active
+            conn.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+    rows = conn.execute("SELECT version FROM schema_version").fetchall()
+    if not rows:
+        conn.execute("INSERT INTO schema_version VALUES (0)")
+    version = rows[0][0] if rows else 0
+    if version > LATEST_VERSION:
+        raise RuntimeError(
+            f"database schema v{version} is newer than this Vestibule (v{LATEST_VERSION})"
+        )
+    for migration in MIGRATIONS[version:]:
+        for statement in migration:
+            conn.execute(statement)
+    conn.execute("UPDATE schema_version SET version = ?", (LATEST_VERSION,))
+
+
+def _entry_statement(conn: sqlite3.Connection) -> str:
+    """The redemption of ``SQLiteStore._redeem`` returning, besides the credential,
+    its meeting and room as JSON objects of every column (RETURNING may hold
+    subqueries; no column of either table is a BLOB, so JSON keeps every value's
+    type)."""
+
+    def as_json(table: str, alias: str) -> str:
+        cols = [row[1] for row in conn.execute(f"PRAGMA table_info({table})").fetchall()]
+        return "json_object(" + ", ".join(f"'{c}', {alias}.{c}" for c in cols) + ")"
+
+    meeting = as_json(_table(Meeting), "m")
+    room = as_json(_table(Room), "r")
+    return (
+        "UPDATE credentials SET redeemed_at = ?1, device_digest = ?2"  # noqa: S608
+        " WHERE link_digest = ?3 AND redeemed_at IS NULL AND revoked_at IS NULL"
+        " AND not_before <= ?1 AND not_after > ?1 RETURNING *,"
+        f" (SELECT {meeting} FROM {_table(Meeting)} m"
+        " WHERE m.id = credentials.meeting_id) AS entry_meeting,"
+        f" (SELECT {room} FROM {_table(Meeting)} m JOIN {_table(Room)} r ON r.id = m.room_id"
+        " WHERE m.id = credentials.meeting_id) AS entry_room"
+    )
+
+
 class SQLiteStore:
     """The Store interface (signalling.store.base) on one SQLite file.
 
@@ -99,10 +161,13 @@ class SQLiteStore:
         # 5 s: our write transactions take milliseconds; waiting longer than
         # this means something is wrong, and the caller gets Busy.
         self._busy_timeout_ms = busy_timeout_ms
-        self._conn: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._db: SQLiteThread | None = None
         #: redeem_link_entry's statement (it names every column: made once opened)
         self._entry_sql = ""
+        #: link redemptions, group-committed (one transaction per batch)
+        self._redemptions: GroupCommit[tuple[int, str, str], sqlite3.Row | None] = GroupCommit(
+            self._redeem_batch
+        )
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -110,71 +175,56 @@ class SQLiteStore:
         """Connect, set the pragmas and apply pending migrations in one transaction."""
         if sqlite3.sqlite_version_info < _MIN_SQLITE:
             raise RuntimeError(f"SQLite >= 3.35 needed, found {sqlite3.sqlite_version}")
-        conn = await aiosqlite.connect(self._path, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        self._conn = conn
+        db = SQLiteThread(self._connect)
+        self._db = db
         try:
-            await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            mode = await conn.execute_fetchall("PRAGMA journal_mode = WAL")
-            if self._path != ":memory:" and next(iter(mode))[0] != "wal":
-                raise RuntimeError("SQLite refused WAL journal mode")
-            await conn.execute("PRAGMA synchronous = NORMAL")
-            await conn.execute("PRAGMA foreign_keys = ON")
-            await self._migrate()
-            self._entry_sql = await self._entry_statement(conn)
+            await db.start()
+            self._entry_sql = await db.run(self._prepare)
         except BaseException:
             await self.close()
             raise
 
-    async def _migrate(self) -> None:
-        async with self._transaction() as conn:
-            await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
-            rows = list(await conn.execute_fetchall("SELECT version FROM schema_version"))
-            if not rows:
-                await conn.execute("INSERT INTO schema_version VALUES (0)")
-            version = rows[0][0] if rows else 0
-            if version > LATEST_VERSION:
-                raise RuntimeError(
-                    f"database schema v{version} is newer than this Vestibule (v{LATEST_VERSION})"
-                )
-            for migration in MIGRATIONS[version:]:
-                for statement in migration:
-                    await conn.execute(statement)
-            await conn.execute("UPDATE schema_version SET version = ?", (LATEST_VERSION,))
+    def _connect(self) -> sqlite3.Connection:
+        """On the connection's thread: the connection, in autocommit mode."""
+        conn = sqlite3.connect(self._path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> str:
+        """On the connection's thread: pragmas, migrations; redemption's statement."""
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchall()
+        if self._path != ":memory:" and mode[0][0] != "wal":
+            raise RuntimeError("SQLite refused WAL journal mode")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        _in_transaction(_migrate, conn)
+        return _entry_statement(conn)
 
     async def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            await conn.close()
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
 
     # -- plumbing ----------------------------------------------------------------
 
-    def _connection(self) -> aiosqlite.Connection:
-        if self._conn is None:
+    def _connection(self) -> SQLiteThread:
+        if self._db is None:
             raise RuntimeError("SQLiteStore is not open")
-        return self._conn
+        return self._db
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction, alone on the connection; errors become domain errors."""
-        conn = self._connection()
-        async with self._lock, _translated():
-            try:
-                await conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                await conn.execute("COMMIT")
-            except BaseException:
-                # Unconditional: the connection's thread runs calls in order, so
-                # this ROLLBACK follows even a BEGIN/COMMIT whose await was cancelled.
-                with suppress(sqlite3.OperationalError):  # no transaction was active
-                    await conn.execute("ROLLBACK")
-                raise
+    async def _write(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """``fn`` as one write transaction on the connection's thread (one hop);
+        errors become domain errors, and nothing of a failed ``fn`` is kept."""
+        db = self._connection()
+        async with _translated():
+            return await db.run(partial(_in_transaction, fn))
 
     async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run one statement (autocommit: atomic on its own) and return its rows."""
-        conn = self._connection()
-        async with self._lock, _translated():
-            return list(await conn.execute_fetchall(sql, params))
+        db = self._connection()
+        async with _translated():
+            return await db.run(lambda conn: conn.execute(sql, params).fetchall())
 
     async def _get(self, cls: type[R], record_id: str) -> R:
         rows = await self._fetch(f"SELECT * FROM {_table(cls)} WHERE id = ?", (record_id,))  # noqa: S608
@@ -185,16 +235,6 @@ class SQLiteStore:
     async def _select(self, cls: type[R], where: str, params: Sequence[Any], order: str) -> list[R]:
         sql = f"SELECT * FROM {_table(cls)} WHERE {where} ORDER BY {order}"  # noqa: S608
         return [codec.from_row(cls, _as_dict(row)) for row in await self._fetch(sql, params)]
-
-    @staticmethod
-    async def _insert(
-        conn: aiosqlite.Connection, record: Any, extra: Mapping[str, Any] | None = None
-    ) -> None:
-        row = codec.to_row(record) | dict(extra or {})
-        columns = ", ".join(row)
-        marks = ", ".join("?" * len(row))
-        sql = f"INSERT INTO {_table(type(record))} ({columns}) VALUES ({marks})"  # noqa: S608
-        await conn.execute(sql, tuple(row.values()))
 
     async def _add(self, record: Any, extra: Mapping[str, Any] | None = None) -> None:
         # One statement in autocommit mode is its own transaction: one thread
@@ -331,17 +371,20 @@ class SQLiteStore:
             raise ValueError("book_if_free: the meeting needs a start")
         _check_batch([meeting], [credential])
         start, end = codec.micros(meeting.start), codec.micros(meeting.end)
-        async with self._transaction() as conn:
-            clash = await conn.execute_fetchall(
+
+        def book(conn: sqlite3.Connection) -> bool:
+            clash = conn.execute(
                 "SELECT 1 FROM meetings WHERE host_id = ? AND start IS NOT NULL"
                 " AND cancelled_at IS NULL AND start < ? AND start + duration > ? LIMIT 1",
                 (meeting.host_id, end, start),
-            )
-            if list(clash):
+            ).fetchall()
+            if clash:
                 return False
-            await self._insert(conn, meeting)
-            await self._insert(conn, credential)
-        return True
+            _insert(conn, meeting)
+            _insert(conn, credential)
+            return True
+
+        return await self._write(book)
 
     async def knows_guest(self, team_id: str, email: str) -> bool:
         rows = await self._fetch(
@@ -360,11 +403,14 @@ class SQLiteStore:
         a meeting of the same call (ValueError); a second live credential for one
         meeting, or a reused id or digest, is a Conflict."""
         _check_batch(meetings, credentials)
-        async with self._transaction() as conn:
+
+        def add(conn: sqlite3.Connection) -> None:
             for meeting in meetings:
-                await self._insert(conn, meeting)
+                _insert(conn, meeting)
             for credential in credentials:
-                await self._insert(conn, credential)
+                _insert(conn, credential)
+
+        await self._write(add)
 
     async def get_meeting(self, meeting_id: str) -> Meeting:
         return await self._get(Meeting, meeting_id)
@@ -399,18 +445,18 @@ class SQLiteStore:
     ) -> None:
         if new is not None and new.meeting_id != meeting_id:
             raise ValueError("replace_credential: the new credential is for another meeting")
-        async with self._transaction() as conn:
-            found = await conn.execute_fetchall(
-                "SELECT 1 FROM meetings WHERE id = ?", (meeting_id,)
-            )
-            if not list(found):
+
+        def replace(conn: sqlite3.Connection) -> None:
+            if not conn.execute("SELECT 1 FROM meetings WHERE id = ?", (meeting_id,)).fetchall():
                 raise NotFound(f"no Meeting {meeting_id}")
-            await conn.execute(
+            conn.execute(
                 "UPDATE credentials SET revoked_at = ? WHERE meeting_id = ? AND revoked_at IS NULL",
                 (codec.micros(now), meeting_id),
             )
             if new is not None:
-                await self._insert(conn, new)
+                _insert(conn, new)
+
+        await self._write(replace)
 
     async def store_chosen_slot(
         self, meeting: Meeting, credential: Credential, now: datetime
@@ -424,20 +470,20 @@ class SQLiteStore:
             f"UPDATE meetings SET {assignments} WHERE id = ?"  # noqa: S608
             " AND start IS NULL AND cancelled_at IS NULL RETURNING id"
         )
-        async with self._transaction() as conn:
-            if not list(await conn.execute_fetchall(sql, (*row.values(), record_id))):
-                found = await conn.execute_fetchall(
-                    "SELECT 1 FROM meetings WHERE id = ?", (record_id,)
-                )
-                if not list(found):
+
+        def choose(conn: sqlite3.Connection) -> bool:
+            if not conn.execute(sql, (*row.values(), record_id)).fetchall():
+                if not conn.execute("SELECT 1 FROM meetings WHERE id = ?", (record_id,)).fetchall():
                     raise NotFound(f"no Meeting {record_id}")
                 return False
-            await conn.execute(
+            conn.execute(
                 "UPDATE credentials SET revoked_at = ? WHERE meeting_id = ? AND revoked_at IS NULL",
                 (codec.micros(now), record_id),
             )
-            await self._insert(conn, credential)
-        return True
+            _insert(conn, credential)
+            return True
+
+        return await self._write(choose)
 
     async def store_review(self, meeting: Meeting) -> Meeting | None:
         # One UPDATE under the database write lock: of concurrent writers in
@@ -499,37 +545,16 @@ class SQLiteStore:
     ) -> Credential | None:
         return await self._redeem("key_digest", key_digest, device_digest, now)
 
-    @staticmethod
-    async def _entry_statement(conn: aiosqlite.Connection) -> str:
-        """The redemption of ``_redeem`` returning, besides the credential, its meeting
-        and room as JSON objects of every column (RETURNING may hold subqueries; no
-        column of either table is a BLOB, so JSON keeps every value's type)."""
-
-        async def as_json(table: str, alias: str) -> str:
-            cols = [row[1] for row in await conn.execute_fetchall(f"PRAGMA table_info({table})")]
-            return "json_object(" + ", ".join(f"'{c}', {alias}.{c}" for c in cols) + ")"
-
-        meeting = await as_json(_table(Meeting), "m")
-        room = await as_json(_table(Room), "r")
-        return (
-            "UPDATE credentials SET redeemed_at = ?1, device_digest = ?2"  # noqa: S608
-            " WHERE link_digest = ?3 AND redeemed_at IS NULL AND revoked_at IS NULL"
-            " AND not_before <= ?1 AND not_after > ?1 RETURNING *,"
-            f" (SELECT {meeting} FROM {_table(Meeting)} m"
-            " WHERE m.id = credentials.meeting_id) AS entry_meeting,"
-            f" (SELECT {room} FROM {_table(Meeting)} m JOIN {_table(Room)} r ON r.id = m.room_id"
-            " WHERE m.id = credentials.meeting_id) AS entry_room"
-        )
-
     async def redeem_link_entry(
         self, link_digest: str, device_digest: str, now: datetime
     ) -> Entry | None:
-        # One statement, one thread hop: the UPDATE of _redeem (same rule, same
-        # atomicity) with the meeting and room read in its RETURNING clause.
-        rows = await self._fetch(self._entry_sql, (codec.micros(now), device_digest, link_digest))
-        if not rows:
+        # The UPDATE of _redeem (same rule, same atomicity) with the meeting and
+        # room read in its RETURNING clause, group-committed with the other
+        # redemptions asked for meanwhile: one transaction, one thread hop.
+        found = await self._redemptions((codec.micros(now), device_digest, link_digest))
+        if found is None:
             return None
-        row = _as_dict(rows[0])
+        row = _as_dict(found)
         meeting = codec.load_json(row.pop("entry_meeting"))
         room = codec.load_json(row.pop("entry_room"))
         return Entry(
@@ -537,6 +562,25 @@ class SQLiteStore:
             codec.from_row(Meeting, dict(meeting)),
             codec.from_row(Room, dict(room)),
         )
+
+    async def _redeem_batch(
+        self, batch: Sequence[tuple[int, str, str]]
+    ) -> list[sqlite3.Row | None]:
+        """Each redemption's row (None: not redeemed), all in one transaction. Each
+        UPDATE sees the ones before it, so a link asked for twice in one batch is
+        redeemed once, as when the two ran one after the other."""
+        sql = self._entry_sql
+
+        def redeem(conn: sqlite3.Connection) -> list[sqlite3.Row | None]:
+            if len(batch) == 1:  # one statement is a transaction of its own
+                return [next(iter(conn.execute(sql, batch[0]).fetchall()), None)]
+            return _in_transaction(
+                lambda c: [next(iter(c.execute(sql, p).fetchall()), None) for p in batch], conn
+            )
+
+        db = self._connection()
+        async with _translated():
+            return await db.run(redeem)
 
     async def find_by_device(self, device_digest: str, now: datetime) -> Credential | None:
         found = await self._select(
@@ -567,9 +611,12 @@ class SQLiteStore:
     async def add_messages(self, messages: Sequence[OutboxMessage]) -> None:
         if not messages:
             return
-        async with self._transaction() as conn:
+
+        def add(conn: sqlite3.Connection) -> None:
             for message in messages:
-                await self._insert(conn, message)
+                _insert(conn, message)
+
+        await self._write(add)
 
     async def list_messages(self, meeting_id: str) -> list[OutboxMessage]:
         return await self._select(OutboxMessage, "meeting_id = ?", (meeting_id,), "due_at, id")
@@ -732,7 +779,7 @@ class SQLiteStore:
     async def write_presence(
         self, appends: Sequence[LogAppend], facts: Mapping[str, Mapping[str, Any]]
     ) -> list[LogEntry]:
-        # Five thread hops whatever the batch holds: the counters are read inside
+        # One thread hop whatever the batch holds: the counters are read inside
         # the write transaction (BEGIN IMMEDIATE holds the write lock, so no other
         # appender, in this process or another, numbers meanwhile) and every row
         # goes in with one executemany; the log_counters_follow trigger keeps the
@@ -740,39 +787,49 @@ class SQLiteStore:
         if not appends and not facts:
             return []
         teams = sorted({a[0] for a in appends})
-        rows: list[tuple[Any, ...]] = []
-        entries: list[LogEntry] = []
-        async with self._transaction() as conn:
+        payloads = [codec.dump_json(a[5]) for a in appends]
+        facts_rows = [(mid, codec.dump_json(f)) for mid, f in facts.items()]
+
+        def write(conn: sqlite3.Connection) -> list[int]:
             last: dict[str, int] = {}
             if teams:
                 marks = ", ".join("?" * len(teams))
-                found = await conn.execute_fetchall(
+                found = conn.execute(
                     f"SELECT team_id, last_seq FROM log_counters WHERE team_id IN ({marks})",  # noqa: S608
                     teams,
-                )
+                ).fetchall()
                 last = {row[0]: int(row[1]) for row in found}
-            for team_id, at, topic, kind, meeting_id, data in appends:
+            seqs: list[int] = []
+            rows: list[tuple[Any, ...]] = []
+            for (team_id, at, topic, kind, meeting_id, _), payload in zip(
+                appends, payloads, strict=True
+            ):
                 seq = last.get(team_id, 0) + 1
                 last[team_id] = seq
-                payload = codec.dump_json(data)
+                seqs.append(seq)
                 rows.append((team_id, seq, codec.micros(at), topic, kind, meeting_id, payload))
-                entries.append(
-                    LogEntry(seq, team_id, at, topic, kind, meeting_id, codec.load_json(payload))
-                )
             if rows:
-                await conn.executemany(
+                conn.executemany(
                     "INSERT INTO log (team_id, seq, at, topic, kind, meeting_id, data)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
-            if facts:
-                await conn.executemany(
+            if facts_rows:
+                conn.executemany(
                     "INSERT INTO meeting_facts (meeting_id, facts)"
                     " SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM meetings WHERE id = ?1)"
                     " ON CONFLICT (meeting_id) DO UPDATE SET facts = excluded.facts",
-                    [(mid, codec.dump_json(f)) for mid, f in facts.items()],
+                    facts_rows,
                 )
-        return entries
+            return seqs
+
+        seqs = await self._write(write)
+        return [
+            LogEntry(seq, team_id, at, topic, kind, meeting_id, codec.load_json(payload))
+            for seq, (team_id, at, topic, kind, meeting_id, _), payload in zip(
+                seqs, appends, payloads, strict=True
+            )
+        ]
 
     async def get_meeting_facts_many(
         self, meeting_ids: Collection[str]
@@ -819,13 +876,16 @@ class SQLiteStore:
     async def trim_log(self, team_id: str, keep_last: int) -> int:
         if keep_last < 0:
             raise ValueError("keep_last must be >= 0")
-        async with self._transaction() as conn:
-            cursor = await conn.execute(
+
+        def trim(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
                 "DELETE FROM log WHERE team_id = ?1 AND seq <= (SELECT seq FROM log"
                 " WHERE team_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
                 (team_id, keep_last),
             )
             return int(cursor.rowcount)
+
+        return await self._write(trim)
 
 
 @asynccontextmanager

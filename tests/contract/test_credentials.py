@@ -201,3 +201,29 @@ async def test_redeem_link_entry_has_one_winner_among_concurrent_callers(
     )
     winners = [e for e in got if e is not None]
     assert len(winners) == 1 and winners[0].meeting.id == m.id
+
+
+async def test_redemptions_asked_for_together_each_get_their_own_answer(
+    world: World,
+) -> None:
+    """Many joins at once (group-committed on SQLite): each link is redeemed once,
+    by one of the callers who asked for it, with its own meeting; a wrong link
+    gets nothing and costs nobody else theirs."""
+    store = world.store
+    meetings = [world.meeting() for _ in range(10)]
+    creds = [world.credential(m) for m in meetings]
+    await store.add_meetings(meetings, creds)
+    asks = [(c, f"d{i}-{n}") for i, c in enumerate(creds) for n in range(3)]
+    got = await asyncio.gather(
+        *(store.redeem_link_entry(c.link_digest, sha(dev), NOW) for c, dev in asks),
+        *(store.redeem_link_entry(sha(f"wrong-{n}"), sha("x"), NOW) for n in range(5)),
+    )
+    assert got[len(asks) :] == [None] * 5
+    for i, (m, c) in enumerate(zip(meetings, creds, strict=True)):
+        answers = got[i * 3 : i * 3 + 3]
+        winners = [e for e in answers if e is not None]
+        assert len(winners) == 1, f"link {i}: {len(winners)} winners"
+        assert winners[0].meeting.id == m.id and winners[0].credential.id == c.id
+        assert await store.find_by_device(winners[0].credential.device_digest or "", NOW) == (
+            winners[0].credential
+        )
