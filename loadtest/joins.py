@@ -7,7 +7,9 @@ welcome) over the wall time from the first connect to the last welcome, and the
 latencies are reported both for hello -> welcome (the hub's work: token digest,
 atomic consumption, session) and for connect -> welcome (what a browser waits).
 Connections stay open until the end, so disconnect handling does not overlap the run.
-docs/benchmarks.md, "Targets": >= 1,000 joins/s on SQLite, p99 reported.
+docs/benchmarks.md, "Targets": >= 2,000 joins/s on SQLite and >= 1,500/s on Redis
+(PeerJS server's connection set-up rate on these machines), p99 reported, and at
+most 0.4 ms of the hub's CPU per join.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from loadtest.stats import Latency, merge
 from loadtest.targets import hub
 from loadtest.wsclient import WsClient, WsError
 
-#: joins/s the hub must sustain on SQLite (docs/benchmarks.md, "Targets")
-JOINS_TARGET = 1000.0
+#: joins/s the hub must sustain, by store (docs/benchmarks.md, "Targets")
+JOINS_TARGET = {"SQLite": 2000.0, "Redis": 1500.0}
+#: the hub's CPU per join, ms (docs/benchmarks.md, "Targets")
+CPU_PER_JOIN_TARGET = 0.4
 #: how long one join may take before it counts as failed
 JOIN_TIMEOUT = 30.0
 
@@ -159,9 +163,12 @@ def run(count: int, concurrency: int, workers: int, *, redis_url: str = "") -> J
 
 
 def table(f: JoinFigures) -> str:
-    met = report.verdict(f.joins_per_s >= JOINS_TARGET and f.failed == 0)
+    target = JOINS_TARGET[f.store]
+    met = report.verdict(f.joins_per_s >= target and f.failed == 0)
+    cpu_ms = f.server_cpu / f.ok * 1000 if f.ok else float("nan")
+    cpu_met = report.verdict(cpu_ms <= CPU_PER_JOIN_TARGET) if f.ok else ""
     rows: Sequence[tuple[str, str, str, str]] = [
-        ("joins/s (connect -> welcome)", report.fmt(f.joins_per_s), f">= {JOINS_TARGET:,.0f}", met),
+        ("joins/s (connect -> welcome)", report.fmt(f.joins_per_s), f">= {target:,.0f}", met),
         ("hello -> welcome p50 (ms)", report.fmt(f.hello.p50, 3), "", ""),
         ("hello -> welcome p99 (ms)", report.fmt(f.hello.p99, 3), "reported", ""),
         ("connect -> welcome p50 (ms)", report.fmt(f.total.p50, 3), "", ""),
@@ -174,9 +181,9 @@ def table(f: JoinFigures) -> str:
         ),
         (
             "server CPU per join (ms)",
-            report.fmt(f.server_cpu / f.ok * 1000 if f.ok else 0.0, 3),
-            "",
-            "",
+            report.fmt(cpu_ms if f.ok else 0.0, 3),
+            f"<= {CPU_PER_JOIN_TARGET}",
+            cpu_met,
         ),
         ("joins ok / failed", f"{f.ok} / {f.failed}", "0 failed", ""),
         ("wall time (s)", report.fmt(f.seconds), "", ""),
