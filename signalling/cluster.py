@@ -16,6 +16,12 @@ lives on one node", explains the choice.
 consumed by the node that admits them, so admission (signalling/admission.py)
 finds the guest's room and claims it before redeeming anything.
 
+**One claim per join.** Admission claims a guest's room and the handshake
+claims it again a moment later; a claim this node made less than
+CLAIM_REMEMBER ago (and within its own liveness) stands for the second without
+a round trip (RoomLeases.claim). The claim also says whether the room has a
+copy in Redis, so a room nobody is in is not read (RoomLeases.without_copy).
+
 **Lease lifecycle** (one per room on this node)::
 
     (none) --claim: SET NX PX, or take over from a dead owner--> held

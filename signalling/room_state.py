@@ -20,10 +20,11 @@ Every key lives ``2 × resume_window`` and the owner rewrites its rooms every
 half window, so after the owner dies the copy outlives the resume window.
 
 **Off the relay path.** A change only marks its room; one writer task writes
-the marked rooms' latest state in one pipeline, so a burst of changes costs
-one write, and a relayed ``signal`` writes nothing (unless its addressee is
-detached: then it is queued for them, and that is written). The copy is
-therefore a few milliseconds behind the room: a node killed in that moment
+the marked rooms' latest state, their resume keys and the queued messages in
+one script call (one per ROOMS_PER_WRITE rooms, sent together), so a burst of
+changes costs one round trip, and a relayed ``signal`` writes nothing (unless
+its addressee is detached: then it is queued for them, and that is written).
+The copy is therefore a few milliseconds behind the room: a node killed in that moment
 loses the last change.
 
 **Fenced.** A room is written only while this node owns its lease (or nobody
