@@ -62,10 +62,11 @@ class Admitted:
 
 
 @runtime_checkable
-class LinkLookup(Protocol):
-    """A store that can read a link's credential without redeeming it (RedisStore)."""
+class LinkRooms(Protocol):
+    """A store that finds the room a redeemable link leads to in one step,
+    without redeeming it (RedisStore.find_link_room)."""
 
-    async def find_link(self, link_digest: str) -> Credential | None: ...
+    async def find_link_room(self, link_digest: str, now: datetime) -> str | None: ...
 
 
 class Admission:
@@ -96,6 +97,9 @@ class Admission:
         self.invited = invited
         self.placement = placement
         self.walk_ins = WalkIns(store, settings, on_walk_in)
+        #: the store's one-step link -> room lookup, if it has one (decided once:
+        #: a runtime Protocol check per hello is measurable)
+        self._link_room = store.find_link_room if isinstance(store, LinkRooms) else None
 
     async def admit(
         self, hello: Hello, *, cookie_staff: StaffPrincipal | None, address: str, now: datetime
@@ -139,7 +143,9 @@ class Admission:
             found = await self.store.find_by_device(digest_secret(hello.rejoin), now)
             if found is not None and digests_equal(found.link_digest, digest):
                 cred = found
-        elif isinstance(self.store, LinkLookup):
+        elif self._link_room is not None:
+            return await self._link_room(digest, now)
+        else:
             found = await self.store.find_link(digest)
             if found is not None and redeemable(found, now):
                 cred = found

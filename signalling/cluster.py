@@ -16,6 +16,12 @@ lives on one node", explains the choice.
 consumed by the node that admits them, so admission (signalling/admission.py)
 finds the guest's room and claims it before redeeming anything.
 
+**One claim per join.** Admission claims a guest's room and the handshake
+claims it again a moment later; a claim this node made less than
+CLAIM_REMEMBER ago (and within its own liveness) stands for the second without
+a round trip (RoomLeases.claim). The claim also says whether the room has a
+copy in Redis, so a room nobody is in is not read (RoomLeases.without_copy).
+
 **Lease lifecycle** (one per room on this node)::
 
     (none) --claim: SET NX PX, or take over from a dead owner--> held
@@ -66,7 +72,7 @@ from typing import Any
 import structlog
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from rooms.errors import Busy
 
@@ -82,6 +88,16 @@ LEASE_TTL = 10.0
 #: three beats in a row must fail (or the loop stall for 2 s) before it lapses.
 ALIVE_TTL = 2.0
 ALIVE_EVERY = 0.5
+#: a claim this node made this recently stands for a second claim of the same
+#: room (the handshake claims the room admission claimed a moment before): no
+#: round trip. Well inside CLAIM_GRACE, so a room claimed from memory is not
+#: released before its session is registered, and inside ALIVE_TTL, so no other
+#: node could have taken the room over since (claim)
+CLAIM_REMEMBER = 0.5
+
+#: (keys, args) of one script call, for evalsha_all
+ScriptCall = tuple[list[str], list[Any]]
+
 #: a room claimed this recently is kept even with nobody in it yet: the claim comes
 #: before admission's store reads, and the session is registered only after them
 #: (milliseconds; a second leaves room for a slow store)
@@ -90,20 +106,21 @@ CLAIM_GRACE = 1.0
 # Claim a room, refresh our own claim, or take over the lease of a node whose
 # liveness key has expired, or of an earlier process under our own node id
 # (restarted, perhaps at another address); in one atomic step. Returns the
-# owner's value. ARGV: our value, the lease TTL (ms), the liveness key prefix,
-# our node id.
+# owner's value and, when the room is ours now, whether it has a copy
+# (KEYS[2], signalling/room_state.py: 1 or 0). ARGV: our value, the lease TTL
+# (ms), the liveness key prefix, our node id.
 _CLAIM = """
 local owner = redis.call('GET', KEYS[1])
 if owner == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return owner
+  return {owner, redis.call('EXISTS', KEYS[2])}
 end
 if owner then
   local node = string.match(owner, '^([^|]*)')
-  if node ~= ARGV[4] and redis.call('EXISTS', ARGV[3] .. node) == 1 then return owner end
+  if node ~= ARGV[4] and redis.call('EXISTS', ARGV[3] .. node) == 1 then return {owner, 0} end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return ARGV[1]
+return {ARGV[1], redis.call('EXISTS', KEYS[2])}
 """
 
 # Renew a lease that is ours ("="), re-claim it if the key is gone ("+": Redis
@@ -150,6 +167,30 @@ redis.call('RPUSH', KEYS[2], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1
 """
+
+
+async def evalsha_all(client: Redis, script: AsyncScript, calls: list[ScriptCall]) -> list[Any]:
+    """Run ``script`` once per (keys, args) in one pipeline of EVALSHA, without
+    the SCRIPT EXISTS round trip redis-py adds to every pipeline that holds a
+    Script: a call Redis answers NOSCRIPT (it forgot the script: a restart, a
+    SCRIPT FLUSH) ran nothing, and is made again through the Script, which loads
+    it. The answers in order; the first other error is raised."""
+    if not calls:
+        return []
+    if len(calls) == 1:
+        keys, args = calls[0]
+        return [await script(keys=keys, args=args)]
+    pipe = client.pipeline(transaction=False)
+    for keys, args in calls:
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+    answers: list[Any] = await pipe.execute(raise_on_error=False)
+    for i, answer in enumerate(answers):
+        if isinstance(answer, NoScriptError):
+            keys, args = calls[i]
+            answers[i] = await script(keys=keys, args=args)
+        elif isinstance(answer, Exception):
+            raise answer
+    return answers
 
 
 def owner_key(room_id: str, prefix: str = "vst:") -> str:
@@ -200,6 +241,7 @@ class RoomLeases:
         *,
         ttl: float = LEASE_TTL,
         grace: float = CLAIM_GRACE,
+        remember: float = CLAIM_REMEMBER,
         prefix: str = "vst:",
         on_lost: Callable[[str, str], None] = lambda room_id, url: None,
         alive_ttl: float = ALIVE_TTL,
@@ -234,6 +276,9 @@ class RoomLeases:
         self.alive_every = alive_every
         self.alive_ttl = alive_ttl
         self._alive_at = 0.0
+        #: when the last liveness write that Redis acknowledged was sent (its key
+        #: expires no earlier than alive_ttl after this)
+        self._alive_sent = 0.0
         #: the last pass failed (Redis unreachable): log the outage once, and its end
         self._failing = False
         self.value = f"{node_id}|{public_url.rstrip('/')}"
@@ -248,6 +293,11 @@ class RoomLeases:
         self.held: dict[str, float] = {}
         #: when each held room was last claimed (a hello for it was being admitted)
         self._claimed: dict[str, float] = {}
+        #: held rooms whose last claim found no copy in Redis (without_copy)
+        self._no_copy: set[str] = set()
+        #: room -> until when its last claim stands for another (claim)
+        self._remembered: dict[str, float] = {}
+        self.remember = remember
         self._wake = asyncio.Event()
         self._redis: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
@@ -255,12 +305,24 @@ class RoomLeases:
     # -- the Placement protocol ------------------------------------------------------
 
     async def claim(self, room_id: str) -> str | None:
-        """None if this node owns the room (now, or already); else the owner's URL."""
-        key = owner_key(room_id, self.prefix)
+        """None if this node owns the room (now, or already); else the owner's URL.
+
+        A room this node claimed less than ``remember`` seconds ago is its own
+        without asking Redis again, as long as this node's liveness key, as last
+        written before that claim, has not expired since: until then no other
+        node can have taken the lease over (a Redis that lost its keys meanwhile
+        is found out by the next renewal, as for the people already here)."""
+        now = time.monotonic()
+        if now < self._remembered.get(room_id, 0.0) and room_id in self.held:
+            return None
+        # a beat Redis acknowledged before this claim was sent: the liveness key
+        # exists from before the claim until at least alive_sent + alive_ttl
+        alive_sent = self._alive_sent
+        keys = [owner_key(room_id, self.prefix), state_key(room_id, self.prefix)]
         alive_prefix = f"{self.prefix}node-alive:"
         try:
-            raw = await self._script(_CLAIM)(
-                keys=[key], args=[self.value, self.ttl_ms, alive_prefix, self.node_id]
+            raw, copy = await self._script(_CLAIM)(
+                keys=keys, args=[self.value, self.ttl_ms, alive_prefix, self.node_id]
             )
         except RedisError as err:
             log.warning("room lease unavailable", room=room_id, error=str(err))
@@ -270,14 +332,37 @@ class RoomLeases:
             if room_id not in self.held:
                 log.info("room lease", room=room_id, change="none -> held")
             self.held[room_id] = self._claimed[room_id] = time.monotonic()
+            # trusted for `remember` from the claim's start, and never past the
+            # earliest expiry of the liveness key as it stood before the claim
+            self._remembered[room_id] = min(now + self.remember, alive_sent + self.alive_ttl)
+            if copy:
+                self._no_copy.discard(room_id)
+            else:
+                self._no_copy.add(room_id)
             return None
         self._lost(room_id, owner)
         return owner_url(owner)
+
+    def _forget(self, room_id: str) -> None:
+        """The lease is gone (lost, handed over or released): no claim of it stands."""
+        self._no_copy.discard(room_id)
+        self._remembered.pop(room_id, None)
+
+    def without_copy(self, room_id: str) -> bool:
+        """Whether this node's last claim of the room found no copy of it in Redis;
+        asked once (the answer is forgotten). Nobody else writes the copy of a room
+        whose lease this node holds (signalling/room_state.py is fenced), so there
+        is nothing to load: the room starts on this node."""
+        if room_id in self._no_copy:
+            self._no_copy.discard(room_id)
+            return room_id in self.held
+        return False
 
     def _lost(self, room_id: str, owner: str) -> None:
         """Another node holds the room: forget the lease, and if it was ours, send
         the people still here to that node (a room is never split)."""
         self._claimed.pop(room_id, None)
+        self._forget(room_id)
         if self.held.pop(room_id, None) is not None:
             log.warning("room lease lost to another node", room=room_id, change="held -> none")
             self.on_lost(room_id, owner_url(owner))
@@ -307,8 +392,10 @@ class RoomLeases:
 
     async def beat(self) -> None:
         """Say this node is alive for another ALIVE_TTL."""
+        sent = time.monotonic()
         await self._client().set(self.alive_key, self.value, px=self.alive_ttl_ms)
         self._alive_at = time.monotonic()
+        self._alive_sent = sent
 
     async def run(self) -> None:
         """Beat, renew and release leases forever (owned by the cleanup context)."""
@@ -353,13 +440,10 @@ class RoomLeases:
         due = [r for r, at in self.held.items() if at <= now - self.renew_every / 2]
         if not due:
             return
-        renew = self._script(_RENEW)
-        pipe = self._client().pipeline(transaction=False)
-        for room_id in due:
-            await renew(
-                keys=[owner_key(room_id, self.prefix)], args=[self.value, self.ttl_ms], client=pipe
-            )
-        answers = await pipe.execute()
+        calls: list[ScriptCall] = [
+            ([owner_key(room_id, self.prefix)], [self.value, self.ttl_ms]) for room_id in due
+        ]
+        answers = await evalsha_all(self._client(), self._script(_RENEW), calls)
         for room_id, raw in zip(due, answers, strict=True):
             answer = raw.decode() if isinstance(raw, bytes) else str(raw)
             if answer in ("=", "+"):
@@ -399,20 +483,18 @@ class RoomLeases:
         if it is still ours; the rooms handed over. The node stops renewing them."""
         if not to:
             return []
-        script = self._script(_HAND_OVER)
-        pipe = self._client().pipeline(transaction=False)
         rooms = list(to)
+        calls: list[ScriptCall] = []
         for room_id in rooms:
             node = to[room_id].split("|", 1)[0]
             keys = [owner_key(room_id, self.prefix), handover_key(node, self.prefix)]
-            await script(
-                keys=keys, args=[self.value, to[room_id], self.ttl_ms, room_id], client=pipe
-            )
-        answers = await pipe.execute()
+            calls.append((keys, [self.value, to[room_id], self.ttl_ms, room_id]))
+        answers = await evalsha_all(self._client(), self._script(_HAND_OVER), calls)
         handed = [room for room, done in zip(rooms, answers, strict=True) if done == 1]
         for room_id in handed:
             self.held.pop(room_id, None)
             self._claimed.pop(room_id, None)
+            self._forget(room_id)
         return handed
 
     async def publish_people(self) -> None:
@@ -485,12 +567,13 @@ class RoomLeases:
         if not rooms:
             return
         started = time.monotonic()
-        release = self._script(_RELEASE)
-        pipe = self._client().pipeline(transaction=False)
-        for room_id in rooms:
-            keys = [owner_key(room_id, self.prefix), state_key(room_id, self.prefix)]
-            await release(keys=keys, args=[self.value], client=pipe)
-        await pipe.execute()
+        for room_id in rooms:  # a claim meanwhile asks Redis, and is seen below
+            self._remembered.pop(room_id, None)
+        calls: list[ScriptCall] = [
+            ([owner_key(room_id, self.prefix), state_key(room_id, self.prefix)], [self.value])
+            for room_id in rooms
+        ]
+        await evalsha_all(self._client(), self._script(_RELEASE), calls)
         again: list[str] = []
         for room_id in rooms:
             if self._claimed.get(room_id, 0.0) >= started:
@@ -499,8 +582,11 @@ class RoomLeases:
                 continue
             self.held.pop(room_id, None)
             self._claimed.pop(room_id, None)
+            self._forget(room_id)
             log.info("room lease", room=room_id, change="held -> none")
         for room_id in again:
+            # that claim may have reached Redis before the release: ask Redis again
+            self._remembered.pop(room_id, None)
             await self.claim(room_id)  # another owner by now: claim() moves our people
 
     def _script(self, source: str) -> AsyncScript:

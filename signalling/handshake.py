@@ -72,7 +72,7 @@ class Handshake:
         now = self.clock.now()
         self.rooms.recorder.check_capacity()
         cookie_staff: StaffPrincipal | None = None
-        no_credential = all(x is None for x in (hello.token, hello.guest_key, hello.jwt))
+        no_credential = hello.token is None and hello.guest_key is None and hello.jwt is None
         if upgrade.cookie and no_credential:
             cookie_staff = await from_session_cookie(self.store, self.settings, upgrade.cookie, now)
         admitted = await self.admission.admit(

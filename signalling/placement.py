@@ -18,6 +18,10 @@ class Placement(Protocol):
     async def claim(self, room_id: str) -> str | None:
         """None if this node owns (or now took) the room; else the owner's URL."""
 
+    def without_copy(self, room_id: str) -> bool:
+        """Whether this node's last claim of the room found no copy of it to load
+        (signalling/room_state.py): the room starts here. Asked once per claim."""
+
     def release_if_empty(self, room_id: str) -> None:
         """The room's last person left this node."""
 

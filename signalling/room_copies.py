@@ -179,13 +179,16 @@ class RoomCopies:
 
     async def adopt(self, room_id: str) -> None:
         """This node holds the room's lease: if it has nothing of the room yet,
-        load the room's copy (a node took it over, or was handed it)."""
+        load the room's copy (a node took it over, or was handed it). A room
+        whose claim found no copy (a room nobody is in) costs no read."""
         if self.states is None or room_id in self.rooms or self._members.get(room_id):
             return
         pending = self._adopting.get(room_id)
         if pending is not None:
             await asyncio.shield(pending)
             return
+        if self.placement is not None and self.placement.without_copy(room_id):
+            return  # claimed with no copy in Redis: nothing to read
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._adopting[room_id] = done
         try:

@@ -20,10 +20,11 @@ Every key lives ``2 × resume_window`` and the owner rewrites its rooms every
 half window, so after the owner dies the copy outlives the resume window.
 
 **Off the relay path.** A change only marks its room; one writer task writes
-the marked rooms' latest state in one pipeline, so a burst of changes costs
-one write, and a relayed ``signal`` writes nothing (unless its addressee is
-detached: then it is queued for them, and that is written). The copy is
-therefore a few milliseconds behind the room: a node killed in that moment
+the marked rooms' latest state, their resume keys and the queued messages in
+one script call (one per ROOMS_PER_WRITE rooms, sent together), so a burst of
+changes costs one round trip, and a relayed ``signal`` writes nothing (unless
+its addressee is detached: then it is queued for them, and that is written).
+The copy is therefore a few milliseconds behind the room: a node killed in that moment
 loses the last change.
 
 **Fenced.** A room is written only while this node owns its lease (or nobody
@@ -50,23 +51,54 @@ from redis.commands.core import AsyncScript
 from rooms import lobby
 from rooms.presence import Role
 from rooms.room import Room
-from signalling.cluster import owner_key, state_key
+from signalling.cluster import ScriptCall, evalsha_all, owner_key, state_key
 
 log = structlog.get_logger("vestibule.room_state")
 
 #: pause before writing again after a failed write (Redis away)
 RETRY_DELAY = 0.5
 
-# Rewrite a room's copy, only while the lease is ours or nobody's.
-# KEYS[1] the lease, KEYS[2] the copy; ARGV[1] our lease value, ARGV[2] the TTL
-# (ms), then field, value, field, value... (none: the room is empty, delete it)
+#: rooms written by one script call (a refresh of every room in use is split
+#: into calls of this many, so no one call holds Redis up for long)
+ROOMS_PER_WRITE = 100
+
+# Write what changed, in one atomic step: rooms' copies, resume keys and queued
+# messages. ARGV[1] our lease value, ARGV[2] the TTL (ms), ARGV[3] the outbox
+# limit, ARGV[4] the number of rooms n, ARGV[5] the number of resume keys m;
+# then, per room, its number of field arguments and those (field, value,
+# field, value...); then each resume key's room id; then, per queued message,
+# its JSON body ('' for "delivered, empty the outbox").
+# KEYS: per room its lease and its copy; then the resume keys; then the outboxes.
+# A room is rewritten only while the lease is ours or nobody's (fenced); no
+# fields: the room is empty here, its copy is deleted.
 _WRITE = """
-local owner = redis.call('GET', KEYS[1])
-if owner and owner ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[2])
-if #ARGV > 2 then
-  redis.call('HSET', KEYS[2], unpack(ARGV, 3))
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+local n, m = tonumber(ARGV[4]), tonumber(ARGV[5])
+local at = 6
+for i = 1, n do
+  local count = tonumber(ARGV[at])
+  local owner = redis.call('GET', KEYS[2 * i - 1])
+  if not owner or owner == ARGV[1] then
+    redis.call('DEL', KEYS[2 * i])
+    if count > 0 then
+      redis.call('HSET', KEYS[2 * i], unpack(ARGV, at + 1, at + count))
+      redis.call('PEXPIRE', KEYS[2 * i], ARGV[2])
+    end
+  end
+  at = at + count + 1
+end
+for j = 2 * n + 1, 2 * n + m do
+  redis.call('SET', KEYS[j], ARGV[at], 'PX', ARGV[2])
+  at = at + 1
+end
+for k = 2 * n + m + 1, #KEYS do
+  if ARGV[at] == '' then
+    redis.call('DEL', KEYS[k])
+  else
+    redis.call('RPUSH', KEYS[k], ARGV[at])
+    redis.call('LTRIM', KEYS[k], -tonumber(ARGV[3]), -1)
+    redis.call('PEXPIRE', KEYS[k], ARGV[2])
+  end
+  at = at + 1
 end
 return 1
 """
@@ -298,27 +330,34 @@ class RoomStates:
             self._written(rooms)
 
     async def _flush(self, rooms: set[str], ops: list[tuple[str, str | None]]) -> None:
-        client = self._client()
+        # One script call (EVALSHA, no SCRIPT EXISTS) per ROOMS_PER_WRITE rooms;
+        # the queued messages ride with the last, in their order.
         assert self._write is not None
-        pipe = client.pipeline(transaction=False)
+        order = list(rooms)
+        chunks = [order[i : i + ROOMS_PER_WRITE] for i in range(0, len(order), ROOMS_PER_WRITE)]
+        calls = [self._call(chunk, []) for chunk in chunks[:-1]]
+        calls.append(self._call(chunks[-1] if chunks else [], ops))
+        await evalsha_all(self._client(), self._write, calls)
+
+    def _call(self, rooms: list[str], ops: list[tuple[str, str | None]]) -> ScriptCall:
+        """The keys and arguments of one _WRITE call."""
+        keys: list[str] = []
+        room_args: list[Any] = []
+        resume: list[tuple[str, str]] = []
         for room_id in rooms:
             snap = self._snapshot(room_id)
-            args: list[Any] = [self.lease_value, self.ttl_ms]
+            keys += (owner_key(room_id, self.prefix), state_key(room_id, self.prefix))
+            room_args.append(2 * len(snap.fields))
             for name, value in snap.fields.items():
-                args.extend((name, value))
-            keys = [owner_key(room_id, self.prefix), state_key(room_id, self.prefix)]
-            await self._write(keys=keys, args=args, client=pipe)
-            for digest in snap.digests:
-                pipe.set(resume_key(digest, self.prefix), room_id, px=self.ttl_ms)
-        for pid, body in ops:
-            key = outbox_key(pid, self.prefix)
-            if body is None:
-                pipe.delete(key)
-            else:
-                pipe.rpush(key, body)
-                pipe.ltrim(key, -self.outbox_limit, -1)
-                pipe.pexpire(key, self.ttl_ms)
-        await pipe.execute()
+                room_args += (name, value)
+            resume.extend((resume_key(digest, self.prefix), room_id) for digest in snap.digests)
+        keys.extend(key for key, _ in resume)
+        keys.extend(outbox_key(pid, self.prefix) for pid, _ in ops)
+        args: list[Any] = [self.lease_value, self.ttl_ms, self.outbox_limit, len(rooms)]
+        args += (len(resume), *room_args)
+        args.extend(room_id for _, room_id in resume)
+        args.extend("" if body is None else body for _, body in ops)
+        return keys, args
 
     # -- the reader --------------------------------------------------------------------
 

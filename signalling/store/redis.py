@@ -109,6 +109,21 @@ end
 return {redis.call('HGETALL', key), meeting, room}
 """
 
+# Where a link leads, read without spending it: the room id of the link's
+# meeting, only while the link is redeemable (the rule of _REDEEM, nothing
+# written), else false. One round trip for what was find_link + get_meeting.
+_LINK_ROOM = """
+local id = redis.call('GET', KEYS[1])
+if not id then return false end
+local f = redis.call('HMGET', ARGV[2] .. id, 'nb', 'na', 'rev', 'red', 'r')
+if not f[1] or f[3] or f[4] then return false end
+local now = tonumber(ARGV[1])
+if tonumber(f[1]) > now or tonumber(f[2]) <= now then return false end
+local meeting = redis.call('GET', ARGV[3] .. cmsgpack.unpack(f[5])['meeting_id'])
+if not meeting then return false end
+return cmsgpack.unpack(meeting)['room_id']
+"""
+
 # seq and stream entry in one step, so two appenders can never take seqs in
 # one order and add entries in the other; the explicit id "<seq>-1" makes
 # stream order seq order, and XADD refuses an id lower than the last one.
@@ -116,6 +131,24 @@ _APPEND = """
 local seq = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], string.format('%d-1', seq), 'e', ARGV[1])
 return seq
+"""
+
+# A batch of presence writes in one atomic step: each entry numbered and
+# appended as _APPEND does (KEYS: its seq counter and stream, in pairs), then
+# each meeting's facts set (the remaining KEYS). ARGV[1] the number of entries,
+# then their blobs, then the facts' blobs. Returns the entries' seqs in order.
+_PRESENCE = """
+local n = tonumber(ARGV[1])
+local seqs = {}
+for i = 1, n do
+  local seq = redis.call('INCR', KEYS[2 * i - 1])
+  redis.call('XADD', KEYS[2 * i], string.format('%d-1', seq), 'e', ARGV[i + 1])
+  seqs[i] = seq
+end
+for j = 2 * n + 1, #KEYS do
+  redis.call('SET', KEYS[j], ARGV[j - n + 1])
+end
+return seqs
 """
 
 # Claim the due messages: the outbox index is scored by when a message can be
@@ -242,7 +275,9 @@ class RedisStore:
         self._client = client
         self._redeem_script = client.register_script(_REDEEM)
         self._redeem_entry_script = client.register_script(_REDEEM_ENTRY)
+        self._link_room_script = client.register_script(_LINK_ROOM)
         self._append_script = client.register_script(_APPEND)
+        self._presence_script = client.register_script(_PRESENCE)
         self._claim_script = client.register_script(_CLAIM)
         self._settle_script = client.register_script(_SETTLE)
         self._cancel_script = client.register_script(_CANCEL)
@@ -870,6 +905,17 @@ class RedisStore:
         fields: Any = await self._r.hgetall(self._rec(Credential, _s(cid)))
         return self._credential(fields) if fields else None
 
+    async def find_link_room(self, link_digest: str, now: datetime) -> str | None:
+        """The room a link leads to, only while it is redeemable (not revoked, not
+        redeemed, ``now`` in its window), read in one round trip without spending
+        it: what find_link, rooms.tokens.redeemable and get_meeting answer together
+        (admission places a guest's hello with it)."""
+        room_id = await self._link_room_script(
+            keys=[self._uniq("link", link_digest)],
+            args=[codec.micros(now), self._rec(Credential, ""), self._rec(Meeting, "")],
+        )
+        return None if room_id is None else _s(room_id)
+
     async def find_by_device(self, device_digest: str, now: datetime) -> Credential | None:
         cid = await self._r.get(self._uniq("device", device_digest))
         if cid is None:
@@ -1116,11 +1162,13 @@ class RedisStore:
     async def write_presence(
         self, appends: Sequence[LogAppend], facts: Mapping[str, Mapping[str, Any]]
     ) -> list[LogEntry]:
-        # One MULTI/EXEC: the append script per entry (numbered as append_log
-        # numbers), then the facts; nothing is applied unless all of it is.
+        # One script, so one round trip and one atomic step: every entry numbered
+        # as append_log numbers it, then the facts; EVALSHA, and the script is
+        # loaded again only if Redis answers NOSCRIPT (nothing ran then).
         if not appends and not facts:
             return []
-        pipe = self._r.pipeline(transaction=True)
+        keys: list[str] = []
+        args: list[Any] = [len(appends)]
         blobs: list[tuple[str, bytes]] = []
         for team_id, at, topic, kind, meeting_id, data in appends:
             blob = codec.pack_value(
@@ -1133,13 +1181,15 @@ class RedisStore:
                 }
             )
             blobs.append((team_id, blob))
-            await self._append_script(keys=list(self._log_keys(team_id)), args=[blob], client=pipe)
+            keys.extend(self._log_keys(team_id))
+            args.append(blob)
         for meeting_id, meeting_facts in facts.items():
-            pipe.set(f"{self._p}facts:{meeting_id}", codec.pack_value(meeting_facts))
-        results = await pipe.execute()
+            keys.append(f"{self._p}facts:{meeting_id}")
+            args.append(codec.pack_value(meeting_facts))
+        seqs = await self._presence_script(keys=keys, args=args)
         return [
             self._entry(team_id, int(seq), blob)
-            for (team_id, blob), seq in zip(blobs, results[: len(blobs)], strict=True)
+            for (team_id, blob), seq in zip(blobs, seqs, strict=True)
         ]
 
     async def get_meeting_facts_many(

@@ -272,3 +272,39 @@ async def _node_id(leases: aioredis.Redis, node: Node) -> str:
         if str(await leases.get(key)).endswith(f"|{node.url}"):
             return str(key).removeprefix("vst:node-alive:")
     raise AssertionError(f"{node.name} has no liveness key")
+
+
+async def _calls(client: aioredis.Redis) -> dict[str, int]:
+    stats = await client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(s["calls"]) for name, s in stats.items()}
+
+
+async def test_a_guests_join_reads_and_claims_once_and_skips_script_checks(
+    cluster: Cluster, nodes: list[Node], own_team: dict[str, Any]
+) -> None:
+    """Up to its welcome, a guest's join on the room's node finds the link's room
+    and redeems the link (one HMGET each, inside their scripts), writes its
+    presence in one script (no MULTI), never asks SCRIPT EXISTS, and reads
+    the credential's hash only in the redemption and no copy of the room (it
+    has none).
+    Counted on the session's redis-server: the nodes' own background work
+    (beats, renewals) uses none of these commands."""
+    a, _ = nodes
+    room = own_team["rooms"][0]
+    client = aioredis.Redis.from_url(cluster.redis_url)
+    try:
+        async with aiohttp.ClientSession() as http:
+            before = await _calls(client)
+            guest, welcome, hops = await hello(http, a.ws, {"token": room["token"]})
+            after = await _calls(client)
+            await guest.close()
+    finally:
+        await client.aclose()
+    assert welcome["type"] == "welcome", welcome
+    assert hops == []
+    made = {name: after.get(name, 0) - before.get(name, 0) for name in after}
+    assert made.get("hmget", 0) == 2
+    assert made.get("hgetall", 0) == 1  # the redemption's answer, inside its script
+    assert made.get("multi", 0) == 0
+    assert made.get("script|exists", 0) == 0
+    assert made.get("exists", 0) == 1  # the claim's look for a copy, once

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from signalling.cluster import RoomLeases, alive_key, owner_key, sessions_key
+from signalling import cluster
+from signalling.cluster import RoomLeases, alive_key, owner_key, sessions_key, state_key
 
 pytestmark = pytest.mark.multinode
 
@@ -223,3 +224,118 @@ async def test_a_node_restarted_under_its_id_takes_its_rooms_back_at_once(
         assert await redis_client.get(owner_key("r1", prefix)) == again.leases.value
     finally:
         await again.leases.stop()
+
+
+class Clock:
+    """time.monotonic as signalling.cluster reads it, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(cluster, "time", fake)
+    return fake
+
+
+async def test_a_claim_made_moments_ago_stands_without_asking_redis(
+    pair: tuple[Node, Node], redis_client: aioredis.Redis, prefix: str, clock: Clock
+) -> None:
+    a, _ = pair
+    await a.leases.beat()
+    assert await a.leases.claim("r1") is None
+    # the key vanishes: a claim within the window does not ask (nor set it again)
+    await redis_client.delete(owner_key("r1", prefix))
+    clock.now += cluster.CLAIM_REMEMBER / 2
+    assert await a.leases.claim("r1") is None
+    assert await redis_client.exists(owner_key("r1", prefix)) == 0
+    # past the window it asks Redis again
+    clock.now += cluster.CLAIM_REMEMBER
+    assert await a.leases.claim("r1") is None
+    assert await redis_client.get(owner_key("r1", prefix)) == a.leases.value
+
+
+async def test_a_remembered_claim_ends_with_the_nodes_liveness(
+    pair: tuple[Node, Node], redis_client: aioredis.Redis, prefix: str, clock: Clock
+) -> None:
+    """A claim made just before the node's liveness key may lapse is trusted
+    only until then: after it, another node could have taken the room over."""
+    a, b = pair
+    await a.leases.beat()
+    clock.now += cluster.ALIVE_TTL - 0.1
+    assert await a.leases.claim("r1") is None
+    clock.now += 0.05
+    assert await a.leases.claim("r1") is None  # within both bounds
+    # a's liveness lapsed (it stalled) and b took the room over
+    await redis_client.delete(alive_key("a", prefix))
+    assert await b.leases.claim("r1") is None
+    clock.now += 0.1  # past the liveness a wrote, still within CLAIM_REMEMBER
+    assert await a.leases.claim("r1") == b.public
+    assert "r1" not in a.leases.held
+
+
+async def test_a_released_room_is_claimed_from_redis_again(
+    pair: tuple[Node, Node], redis_client: aioredis.Redis, prefix: str
+) -> None:
+    a, b = pair
+    assert await a.leases.claim("r1") is None
+    await a.leases.tend()  # nobody in it: released at once (no grace here)
+    assert "r1" not in a.leases.held
+    assert await b.leases.claim("r1") is None
+    assert await a.leases.claim("r1") == b.public
+
+
+async def test_a_claim_says_whether_there_is_a_copy_to_load(
+    pair: tuple[Node, Node], redis_client: aioredis.Redis, prefix: str
+) -> None:
+    a, b = pair
+    assert not a.leases.without_copy("never-claimed")
+    assert await a.leases.claim("fresh") is None
+    assert a.leases.without_copy("fresh")
+    assert not a.leases.without_copy("fresh")  # asked once
+    # b held a room and wrote its copy, then died: a has the copy to load
+    assert await b.leases.claim("kept") is None
+    await redis_client.hset(state_key("kept", prefix), "lobby", "{}")
+    await redis_client.delete(alive_key("b", prefix))
+    assert await a.leases.claim("kept") is None
+    assert not a.leases.without_copy("kept")
+    # a room lost to another node has nothing to say
+    assert await a.leases.claim("lost") is None
+    await redis_client.set(owner_key("lost", prefix), "c|http://c.test:8080")
+    a.leases.held["lost"] = 0.0
+    a.people_in = {"lost"}
+    await a.leases.tend()
+    assert not a.leases.without_copy("lost")
+
+
+async def test_leases_are_renewed_without_script_exists_and_after_a_script_flush(
+    pair: tuple[Node, Node], redis_client: aioredis.Redis, prefix: str
+) -> None:
+    a, _ = pair
+    rooms = {"r1", "r2", "r3"}
+    for room in rooms:
+        assert await a.leases.claim(room) is None
+    a.people_in = set(rooms)
+    await redis_client.script_flush()  # Redis restarted with its data, not its scripts
+    exists_before = await _calls(redis_client, "script|exists")
+    for _ in range(2):
+        for room in rooms:
+            a.leases.held[room] = 0.0  # due
+            await redis_client.pexpire(owner_key(room, prefix), 1_000)
+        await a.leases.tend()
+        assert set(a.leases.held) == rooms and a.moved == {}
+        assert all(a.leases.held[room] > 0 for room in rooms)
+        for room in rooms:
+            assert await redis_client.pttl(owner_key(room, prefix)) > 1_000
+    assert await _calls(redis_client, "script|exists") == exists_before
+
+
+async def _calls(client: aioredis.Redis, command: str) -> int:
+    stats = await client.info("commandstats")
+    found = stats.get(f"cmdstat_{command}")
+    return int(found["calls"]) if found else 0

@@ -16,6 +16,7 @@ from rooms.presence import Role
 from rooms.room import Room, RoomKind
 from signalling.cluster import RoomLeases, alive_key, owner_key, state_key
 from signalling.room_state import (
+    ROOMS_PER_WRITE,
     RoomStates,
     SavedSession,
     Snapshot,
@@ -230,3 +231,45 @@ async def test_a_copy_redis_lost_is_written_again_with_the_lease(
     assert await redis_client.get(owner_key("r1", prefix)) == a.leases.value
     assert await a.states.holds("r1", "g1")
     assert await a.states.room_of("d1") == "r1"
+
+
+async def _calls(client: aioredis.Redis, command: str) -> int:
+    stats = await client.info("commandstats")
+    found = stats.get(f"cmdstat_{command}")
+    return int(found["calls"]) if found else 0
+
+
+async def test_many_rooms_are_written_in_few_calls_fenced_and_after_a_script_flush(
+    pair: tuple[Node, Node], redis_client: aioredis.Redis, prefix: str
+) -> None:
+    """More rooms than one script call takes, their resume keys and queued
+    messages: all written, a room another node holds left alone, and no SCRIPT
+    EXISTS round trip, also after Redis forgot the script."""
+    a, b = pair
+    rooms = [f"r{n:03d}" for n in range(ROOMS_PER_WRITE * 2 + 5)]
+    for room_id in rooms:
+        assert await a.leases.claim(room_id) is None
+        a.rooms[room_id] = _snapshot(_lobby_with("g1"), _session(f"g-{room_id}", f"d-{room_id}"))
+        a.states.changed(room_id)
+    await redis_client.set(owner_key("r000", prefix), b.leases.value)  # lost meanwhile
+    a.states.queued("g-r001", {"type": "waiting", "position": 1})
+    a.states.queued("g-r002", {"type": "waiting", "position": 2})
+    a.states.delivered("g-r002")
+    await redis_client.script_flush()
+    exists_before = await _calls(redis_client, "script|exists")
+    await a.states.flush()
+    assert await _calls(redis_client, "script|exists") == exists_before
+    assert await redis_client.exists(state_key("r000", prefix)) == 0
+    for room_id in rooms[1:]:
+        assert await a.states.holds(room_id, f"g-{room_id}"), room_id
+        assert await redis_client.get(resume_key(f"d-{room_id}", prefix)) == room_id
+    assert await redis_client.lrange(outbox_key("g-r001", prefix), 0, -1) == [
+        '{"type": "waiting", "position": 1}'
+    ]
+    assert await redis_client.exists(outbox_key("g-r002", prefix)) == 0
+    # emptied rooms lose their copies in the same way
+    for room_id in rooms[1:]:
+        a.rooms[room_id] = Snapshot({})
+        a.states.changed(room_id)
+    await a.states.flush()
+    assert await redis_client.exists(*(state_key(r, prefix) for r in rooms)) == 0
