@@ -187,6 +187,20 @@ def _serve(settings: Settings, *, demo: bool, as_json: bool) -> int:
     return asyncio.run(_run(settings, demo=demo, as_json=as_json, loop_name=loop_name, files=files))
 
 
+#: the cyclic collector's thresholds while serving (Python's are 700, 10, 10):
+#: docs/decisions.md, "The collector does not walk what lives forever"
+GC_THRESHOLDS = (20_000, 20, 20)
+
+
+def settle_collector() -> None:
+    """Once started: everything alive now (modules, the app, the seeded caches)
+    lives as long as the process, so it is moved out of the collector's sight,
+    and the collector runs less often (docs/decisions.md)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 async def _run(settings: Settings, *, demo: bool, as_json: bool, loop_name: str, files: int) -> int:
     from aiohttp import web
 
@@ -229,11 +243,7 @@ async def _run(settings: Settings, *, demo: bool, as_json: bool, loop_name: str,
         print(json.dumps(info.as_json() if info else {"url": url}), flush=True)
     elif info is not None:
         _print_demo(info.as_json())
-    # Everything alive now (modules, the app, the seeded caches) lives as long as
-    # the process: move it out of the collector's sight, so the frequent young
-    # collections of a busy relay never walk it again (docs/decisions.md).
-    gc.collect()
-    gc.freeze()
+    settle_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -85,3 +85,19 @@ def test_the_data_key_is_a_variable_and_never_a_flag() -> None:
     assert settings_from(args, {"VESTIBULE_DATA_KEY": key}).data_key == key
     with pytest.raises(SystemExit):
         _parser().parse_args(["serve", "--data-key", key])
+
+
+def test_a_started_server_freezes_what_lives_forever_and_collects_less_often() -> None:
+    import gc
+
+    from signalling.cli import GC_THRESHOLDS, settle_collector
+
+    before = gc.get_threshold()
+    try:
+        settle_collector()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert GC_THRESHOLDS[0] > before[0]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
