@@ -72,9 +72,10 @@ from typing import Any
 import structlog
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from rooms.errors import Busy
+from signalling.store.scripts import ScriptCall, evalsha_all
 
 log = structlog.get_logger("vestibule.cluster")
 
@@ -94,9 +95,6 @@ ALIVE_EVERY = 0.5
 #: released before its session is registered, and inside ALIVE_TTL, so no other
 #: node could have taken the room over since (claim)
 CLAIM_REMEMBER = 0.5
-
-#: (keys, args) of one script call, for evalsha_all
-ScriptCall = tuple[list[str], list[Any]]
 
 #: a room claimed this recently is kept even with nobody in it yet: the claim comes
 #: before admission's store reads, and the session is registered only after them
@@ -167,30 +165,6 @@ redis.call('RPUSH', KEYS[2], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1
 """
-
-
-async def evalsha_all(client: Redis, script: AsyncScript, calls: list[ScriptCall]) -> list[Any]:
-    """Run ``script`` once per (keys, args) in one pipeline of EVALSHA, without
-    the SCRIPT EXISTS round trip redis-py adds to every pipeline that holds a
-    Script: a call Redis answers NOSCRIPT (it forgot the script: a restart, a
-    SCRIPT FLUSH) ran nothing, and is made again through the Script, which loads
-    it. The answers in order; the first other error is raised."""
-    if not calls:
-        return []
-    if len(calls) == 1:
-        keys, args = calls[0]
-        return [await script(keys=keys, args=args)]
-    pipe = client.pipeline(transaction=False)
-    for keys, args in calls:
-        pipe.evalsha(script.sha, len(keys), *keys, *args)
-    answers: list[Any] = await pipe.execute(raise_on_error=False)
-    for i, answer in enumerate(answers):
-        if isinstance(answer, NoScriptError):
-            keys, args = calls[i]
-            answers[i] = await script(keys=keys, args=args)
-        elif isinstance(answer, Exception):
-            raise answer
-    return answers
 
 
 def owner_key(room_id: str, prefix: str = "vst:") -> str:

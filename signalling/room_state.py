@@ -51,7 +51,8 @@ from redis.commands.core import AsyncScript
 from rooms import lobby
 from rooms.presence import Role
 from rooms.room import Room
-from signalling.cluster import ScriptCall, evalsha_all, owner_key, state_key
+from signalling.cluster import owner_key, state_key
+from signalling.store.scripts import ScriptCall, evalsha_all
 
 log = structlog.get_logger("vestibule.room_state")
 

@@ -42,10 +42,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.commands.core import AsyncScript
 from redis.exceptions import WatchError
 
 from rooms.accounts import ApiKey, AuditEntry, Group, Organisation, StaffAccount, Team
@@ -61,6 +63,8 @@ from rooms.schedule import DURATION_MAX
 from rooms.validate import email_key
 from signalling.store import codec
 from signalling.store.base import Entry, LogAppend
+from signalling.store.group_commit import GroupCommit
+from signalling.store.scripts import ScriptCall, evalsha_all
 
 if TYPE_CHECKING:
     from signalling.store.base import Store
@@ -281,6 +285,20 @@ class RedisStore:
         self._claim_script = client.register_script(_CLAIM)
         self._settle_script = client.register_script(_SETTLE)
         self._cancel_script = client.register_script(_CANCEL)
+        # a guest's join makes these two calls: those of joins arriving together
+        # go to Redis in one round trip (group commit: each script still runs
+        # alone and atomically, in order)
+        self._redemptions: GroupCommit[ScriptCall, Any] = GroupCommit(
+            partial(self._scripts, self._redeem_entry_script)
+        )
+        self._link_rooms: GroupCommit[ScriptCall, Any] = GroupCommit(
+            partial(self._scripts, self._link_room_script)
+        )
+
+    async def _scripts(self, script: AsyncScript, calls: Sequence[ScriptCall]) -> list[Any]:
+        """Each call's answer, or the error Redis gave that call alone (raised to
+        its caller only); an error of the round trip itself reaches them all."""
+        return await evalsha_all(self._r, script, list(calls), raise_on_error=False)
 
     async def close(self) -> None:
         if self._client is not None:
@@ -876,17 +894,21 @@ class RedisStore:
     async def redeem_link_entry(
         self, link_digest: str, device_digest: str, now: datetime
     ) -> Entry | None:
-        result = await self._redeem_entry_script(
-            keys=[self._uniq("link", link_digest)],
-            args=[
-                codec.micros(now),
-                device_digest,
-                self._rec(Credential, ""),
-                self._uniq("device", ""),
-                self._rec(Meeting, ""),
-                self._rec(Room, ""),
-            ],
+        result = await self._redemptions(
+            (
+                [self._uniq("link", link_digest)],
+                [
+                    codec.micros(now),
+                    device_digest,
+                    self._rec(Credential, ""),
+                    self._uniq("device", ""),
+                    self._rec(Meeting, ""),
+                    self._rec(Room, ""),
+                ],
+            )
         )
+        if isinstance(result, Exception):
+            raise result
         if not result:
             return None
         fields, meeting, room = result
@@ -910,10 +932,14 @@ class RedisStore:
         redeemed, ``now`` in its window), read in one round trip without spending
         it: what find_link, rooms.tokens.redeemable and get_meeting answer together
         (admission places a guest's hello with it)."""
-        room_id = await self._link_room_script(
-            keys=[self._uniq("link", link_digest)],
-            args=[codec.micros(now), self._rec(Credential, ""), self._rec(Meeting, "")],
+        room_id = await self._link_rooms(
+            (
+                [self._uniq("link", link_digest)],
+                [codec.micros(now), self._rec(Credential, ""), self._rec(Meeting, "")],
+            )
         )
+        if isinstance(room_id, Exception):
+            raise room_id
         return None if room_id is None else _s(room_id)
 
     async def find_by_device(self, device_digest: str, now: datetime) -> Credential | None:

@@ -49,7 +49,8 @@ from rooms.room import Room
 from rooms.validate import email_key
 from signalling.store import codec
 from signalling.store.base import Entry, LogAppend
-from signalling.store.sqlite_thread import GroupCommit, SQLiteThread
+from signalling.store.group_commit import GroupCommit
+from signalling.store.sqlite_thread import SQLiteThread
 
 if TYPE_CHECKING:
     from signalling.store.base import Store

@@ -11,9 +11,9 @@ hops, and needed a lock to keep another caller's statements out of it meanwhile
 A hop is the expensive part of a short statement: measured here, about 120 us of
 CPU for a hop taken alone against about 1 us for ``SELECT 1`` run in place. Two
 things make it cheaper under load: results are handed back to the loop in bursts
-(one wake-up for whatever finished while the loop was busy), and
-:class:`GroupCommit` makes the calls that queue up while one batch is written
-into the next batch, one transaction for all of them.
+(one wake-up for whatever finished while the loop was busy), and group commit
+(signalling/store/group_commit.py) makes the calls that queue up while one batch
+is written into the next batch, one transaction for all of them.
 """
 
 from __future__ import annotations
@@ -23,13 +23,12 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-__all__ = ["GroupCommit", "SQLiteThread"]
+__all__ = ["SQLiteThread"]
 
 R = TypeVar("R")
-P = TypeVar("P")
 
 #: results handed back to the loop in one wake-up at most (a burst longer than
 #: this is handed back in parts, so the first callers do not wait for the last)
@@ -129,44 +128,3 @@ class SQLiteThread:
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
                 loop.call_soon_threadsafe(_settle, items)
         done.clear()
-
-
-class GroupCommit(Generic[P, R]):
-    """Calls made while one batch is written join the next batch: each batch is
-    one call of ``write`` (one transaction on the thread) and each caller gets
-    the result of its own item. If the batch's write fails, every caller in it
-    gets the error, and nothing of the batch was written."""
-
-    def __init__(self, write: Callable[[Sequence[P]], Awaitable[Sequence[R]]]) -> None:
-        self._write = write
-        self._pending: list[tuple[P, asyncio.Future[R]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def __call__(self, item: P) -> R:
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
-        if self._writer is None:
-            self._writer = asyncio.ensure_future(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                try:
-                    results = await self._write([item for item, _ in batch])
-                except asyncio.CancelledError:
-                    for _, future in batch + self._pending:
-                        future.cancel()
-                    self._pending = []
-                    raise
-                except Exception as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, future), result in zip(batch, results, strict=True):
-                    if not future.done():
-                        future.set_result(result)
-        finally:
-            self._writer = None

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from signalling.store.sqlite_thread import GroupCommit, SQLiteThread
+from signalling.store.group_commit import GroupCommit
+from signalling.store.sqlite_thread import SQLiteThread
 
 
 @pytest.fixture
