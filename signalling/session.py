@@ -36,6 +36,12 @@ class Identity:
     credential_id: str | None = None
     instructions: str = ""
 
+    def __post_init__(self) -> None:
+        # The room's own copy of an equal team id: admission reads the two from
+        # different records, and a session would otherwise keep both strings.
+        if self.team_id == self.room.team_id:
+            self.team_id = self.room.team_id
+
 
 class Session:
     __slots__ = (
