@@ -13,7 +13,6 @@ a guest joins once) do not stay in memory until ``max_entries`` others push them
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -27,7 +26,9 @@ class RecordCache(Generic[V]):
     def __init__(self, ttl: float = DEFAULT_TTL, max_entries: int = 10_000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[float, V]] = OrderedDict()
+        #: in the order written (so in the order they expire); a plain dict keeps
+        #: that order at ~50 bytes an entry less than an OrderedDict's links
+        self._entries: dict[str, tuple[float, V]] = {}
 
     async def get(self, key: str, load: Callable[[str], Awaitable[V]]) -> V:
         now = time.monotonic()
@@ -36,18 +37,23 @@ class RecordCache(Generic[V]):
         if hit is not None and hit[0] > now:
             return hit[1]
         value = await load(key)
-        self._entries[key] = (now + self.ttl, value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self._write(key, (now + self.ttl, value))
+        entries = self._entries
+        while len(entries) > self.max_entries:
+            del entries[next(iter(entries))]
         return value
 
     def put(self, key: str, value: V) -> None:
         """Replace an entry with a value known to be fresh (this node just wrote it)."""
         now = time.monotonic()
         self._drop_expired(now)
-        self._entries[key] = (now + self.ttl, value)
-        self._entries.move_to_end(key)
+        self._write(key, (now + self.ttl, value))
+
+    def _write(self, key: str, entry: tuple[float, V]) -> None:
+        """Write ``entry`` as the newest: a key already held moves to the end."""
+        entries = self._entries
+        entries.pop(key, None)
+        entries[key] = entry
 
     def _drop_expired(self, now: float) -> None:
         # every write moves its entry to the end with the same ttl, so the entries

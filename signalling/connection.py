@@ -129,8 +129,9 @@ class Connection:
         self.app_ping = app_ping
         self._spawn = spawn
         self._loop = asyncio.get_running_loop()
-        #: frames written in this loop iteration, joined into one write by _flush
-        self._out: list[bytes] = []
+        #: frames written in this loop iteration, joined into one write by _flush;
+        #: None between iterations (an idle connection keeps no empty list)
+        self._out: list[bytes] | None = None
         self._out_bytes = 0
         self.closed = False
         #: a frame arrived since the last heartbeat round (signalling.endpoint.Heartbeat)
@@ -151,9 +152,11 @@ class Connection:
             self.close_soon(CloseCode.TRY_AGAIN_LATER, CloseReason.SLOW_CONSUMER)
             return False
         frame = ws_frame(payload, binary=self.binary)
-        if not self._out:
+        out = self._out
+        if out is None:
+            self._out = out = []
             self._loop.call_soon(self._flush)
-        self._out.append(frame)
+        out.append(frame)
         self._out_bytes += len(frame)
         self.metrics.messages_out.counts[kind] += 1
         return True
@@ -162,7 +165,7 @@ class Connection:
         """Write a prebuilt frame now, after whatever this connection still holds
         for this loop iteration (so a caller writing straight to the socket never
         overtakes frames queued by :meth:`write`). The caller checked the limits."""
-        if self._out:
+        if self._out is not None:
             self._out.append(frame)
             self._out_bytes += len(frame)
         elif self.transport is not None:
@@ -170,7 +173,7 @@ class Connection:
 
     def _flush(self) -> None:
         """One write (one syscall) for every frame queued in this loop iteration."""
-        out, self._out, self._out_bytes = self._out, [], 0
+        out, self._out, self._out_bytes = self._out, None, 0
         transport = self.transport
         if out and transport is not None and not transport.is_closing() and not self.ws.closed:
             transport.write(out[0] if len(out) == 1 else b"".join(out))

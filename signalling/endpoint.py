@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from rooms.errors import (
     RateLimited,
@@ -76,6 +76,17 @@ class Upgrade:
     address: str
 
 
+def _address(request: web.Request) -> str:
+    """The client's address, as ``request.remote`` has it, without caching it in
+    the request (the request lives as long as the websocket; its cache would be
+    ~0.2 KB of every connection for a value the ``hello`` reads once)."""
+    transport = request.transport
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    if peer is None:
+        return "?"
+    return str(peer[0]) if isinstance(peer, list | tuple) else str(peer)
+
+
 class Conversation(Protocol):
     """One connection's exchange, as its endpoint's channel runs it."""
 
@@ -106,20 +117,27 @@ class Socket(web.WebSocketResponse):
     """aiohttp's websocket, telling the client ``too_large`` before aiohttp's own
     1009 close (see the module docstring)."""
 
-    def __init__(self, on_too_large: Callable[[], None], *, max_msg_size: int) -> None:
+    def __init__(self, *, max_msg_size: int) -> None:
         super().__init__(
             max_msg_size=max_msg_size,
             compress=False,
             autoping=False,  # pings and pongs are the endpoint's (Heartbeat)
             decode_text=False,
         )
-        self._on_too_large = on_too_large
+        #: the connection on this socket, told ``too_large`` (set once it exists; a
+        #: reference rather than a closure: a closure and its cell are 0.2 KB of
+        #: every idle connection)
+        self.conn: Connection | None = None
 
     async def close(
         self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
     ) -> bool:
         if code == WSCloseCode.MESSAGE_TOO_BIG and not self.closed:
-            self._on_too_large()
+            conn = self.conn
+            if conn is not None:
+                err = TooLarge()
+                conn.metrics.errors.labels(err.code).inc()
+                conn.send_now(p.ErrorMessage.of(err).wire())
             message = message or CloseReason.TOO_LARGE.encode()
         return await super().close(code=code, message=message, drain=drain)
 
@@ -136,7 +154,13 @@ class Heartbeat:
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
-        self.connections: set[Connection] = set()
+        #: each endpoint's own set of open connections (one set per connection, not
+        #: two: a set's entry and its share of the table are ~70 bytes each)
+        self._sets: list[set[Connection]] = []
+
+    def watch(self, connections: set[Connection]) -> None:
+        """Keep the connections of this (live) set alive, from the next round on."""
+        self._sets.append(connections)
 
     async def run(self) -> None:
         """Rounds forever (owned by the app's background context)."""
@@ -146,7 +170,7 @@ class Heartbeat:
 
     async def round(self) -> None:
         body = {"type": "ping", "server_time": time.time()}
-        for conn in list(self.connections):
+        for conn in [c for connections in self._sets for c in connections]:
             if conn.closed:
                 continue
             if not conn.alive:
@@ -181,59 +205,136 @@ class Endpoint:
         self.tasks = tasks
         self.origin_allowed = origin_allowed
         self.connections: set[Connection] = set()
+        heartbeat.watch(self.connections)
         self.closing = False
         #: the open-connections gauge of this endpoint (labels() costs a lookup per call)
         self._open = metrics.connections.labels(channel.name)
+        # made once, not per connection: a bound method is 64 bytes, an int past 256
+        # is 32, and every connection would keep its own
+        self._spawn = tasks.spawn
+        self._max_buffer = settings.send_queue * 4096
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """The aiohttp handler of the endpoint's route."""
-        conn: Connection | None = None
+        """The aiohttp handler of the endpoint's route: the upgrade, then the
+        receive loop until the connection ends.
 
-        def too_large() -> None:
-            if conn is not None:
-                self._count_error(TooLarge())
-                conn.send_now(p.ErrorMessage.of(TooLarge()).wire())
-
-        ws = Socket(too_large, max_msg_size=self.settings.max_message + 1)
+        The loop is here rather than in a coroutine of its own: this frame lives as
+        long as the connection anyway, and a second one would be ~0.4 KB of every
+        idle connection. While it waits for a frame it holds nothing of the last one
+        (the frame, its parsed message, an error). The rate limit's bucket is made
+        at the first message it limits (it starts full either way)."""
+        ws = Socket(max_msg_size=self.settings.max_message + 1)
         await ws.prepare(request)
-        name = self.channel.name
-        conn = Connection(
-            ws,
-            name[0] + secrets.token_hex(6),
-            self.metrics,
-            endpoint=name,
-            max_buffer=self.settings.send_queue * 4096,
-            transport=request.transport,
-            spawn=self.tasks.spawn,
-            app_ping=self.channel.app_ping,
-        )
+        conn = ws.conn = self._connection(ws, request)
         self.connections.add(conn)
-        self.heartbeat.connections.add(conn)
         self._open.inc()
         conversation: Conversation | None = None
         try:
-            if self.closing:
-                await conn.send(GOAWAY_SHUTDOWN)
-                await conn.close(CloseCode.GOING_AWAY, CloseReason.SHUTDOWN)
+            conversation = await self._open_conversation(conn, request)
+            if conversation is None:
                 return ws
-            upgrade = Upgrade(self._cookie(request), request.remote or "?")
-            try:
-                conversation = await self.channel.open(conn, upgrade)
-            except Exception as exc:
-                err = self._error_of(exc, conn)
-                await self.fail(conn, err, None)
-                await conn.close(CloseCode(err.close_code or err.refusal_code), err.code)
-                return ws
-            await self._serve(conn, conversation)
+            settings = self.settings
+            limit = settings.max_message
+            bucket: TokenBucket | None = None
+            rejected = 0
+            first = True
+            counts_in = self.metrics.messages_in.counts
+            loop = asyncio.get_running_loop()
+            hello_by = loop.time() + settings.hello_timeout
+            msg: WSMessage | None = None
+            message: p.ClientMessage | None = None
+            err: VestibuleError | None = None
+            while not conn.closed:
+                ready = conversation.ready
+                msg = message = err = None
+                try:
+                    msg = await ws.receive(None if ready else max(0.0, hello_by - loop.time()))
+                except TimeoutError:
+                    await self.fail(conn, Unauthorized("no hello in time"), None)
+                    await conn.close(CloseCode.POLICY, CloseReason.UNAUTHORIZED)
+                    return ws
+                kind = msg.type
+                if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+                    conn.alive = True
+                    binary = kind is WSMsgType.BINARY
+                    if first:
+                        conn.binary = binary  # the first frame's encoding is the connection's
+                        first = False
+                    if len(msg.data) > limit:  # pragma: no cover - aiohttp rejects it first
+                        await self.fail(conn, TooLarge(), None)
+                        await conn.close(CloseCode.TOO_LARGE, CloseReason.TOO_LARGE)
+                        return ws
+                    # Before the handshake a second message cannot come: any error closes.
+                    if ready:
+                        if bucket is None:
+                            bucket = TokenBucket(settings.rate, settings.burst)
+                        wait = bucket.take()
+                        if wait:
+                            rejected += 1
+                            if rejected > FLOOD_CLOSE_AFTER:
+                                await self.fail(conn, RateLimited("sustained flooding"), None)
+                                await conn.close(CloseCode.POLICY, CloseReason.FLOOD)
+                                return ws
+                            ref = p.ref_of(msg.data, binary=binary)
+                            await self.fail(conn, RateLimited(retry_after=round(wait, 3)), ref)
+                            continue
+                    rejected = 0
+                    try:
+                        message = p.parse(msg.data, binary=binary)
+                        counts_in[p.type_name(message)] += 1
+                        await conversation.on_message(message)
+                    except Exception as exc:
+                        err = self._error_of(exc, conn)
+                        await self.fail(conn, err, p.ref_of(msg.data, binary=binary))
+                        if err.close_code is not None or not conversation.ready:
+                            code = CloseCode(err.close_code or err.refusal_code)
+                            await conn.close(code, err.code)
+                            return ws
+                elif kind is WSMsgType.PING:
+                    conn.alive = True
+                    await ws.pong(msg.data)
+                elif kind is WSMsgType.PONG:
+                    conn.alive = True
+                else:  # CLOSE / CLOSING / CLOSED, or ERROR (a frame too large: Socket told it)
+                    return ws
         finally:
             self.connections.discard(conn)
-            self.heartbeat.connections.discard(conn)
             self._open.dec()
             if conversation is not None:
                 conversation.on_close()
             if not ws.closed:
                 await conn.close(CloseCode.NORMAL, conn.close_reason or "closed")
         return ws
+
+    def _connection(self, ws: Socket, request: web.Request) -> Connection:
+        name = self.channel.name
+        return Connection(
+            ws,
+            name[0] + secrets.token_hex(6),
+            self.metrics,
+            endpoint=name,
+            max_buffer=self._max_buffer,
+            transport=request.transport,
+            spawn=self._spawn,
+            app_ping=self.channel.app_ping,
+        )
+
+    async def _open_conversation(
+        self, conn: Connection, request: web.Request
+    ) -> Conversation | None:
+        """The channel's conversation for a new connection; None when the
+        connection was closed instead (shutting down, or refused by the channel)."""
+        if self.closing:
+            await conn.send(GOAWAY_SHUTDOWN)
+            await conn.close(CloseCode.GOING_AWAY, CloseReason.SHUTDOWN)
+            return None
+        try:
+            return await self.channel.open(conn, Upgrade(self._cookie(request), _address(request)))
+        except Exception as exc:
+            err = self._error_of(exc, conn)
+            await self.fail(conn, err, None)
+            await conn.close(CloseCode(err.close_code or err.refusal_code), err.code)
+            return None
 
     def _cookie(self, request: web.Request) -> str | None:
         if "Cookie" not in request.headers:
@@ -245,65 +346,6 @@ class Endpoint:
             )
             return None
         return cookie
-
-    async def _serve(self, conn: Connection, conversation: Conversation) -> None:
-        settings = self.settings
-        limit = settings.max_message
-        bucket = TokenBucket(settings.rate, settings.burst)
-        rejected = 0
-        first = True
-        ws = conn.ws
-        counts_in = self.metrics.messages_in.counts
-        loop = asyncio.get_running_loop()
-        hello_by = loop.time() + settings.hello_timeout
-        while not conn.closed:
-            ready = conversation.ready
-            try:
-                msg = await ws.receive(None if ready else max(0.0, hello_by - loop.time()))
-            except TimeoutError:
-                await self.fail(conn, Unauthorized("no hello in time"), None)
-                await conn.close(CloseCode.POLICY, CloseReason.UNAUTHORIZED)
-                return
-            kind = msg.type
-            if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
-                conn.alive = True
-                binary = kind is WSMsgType.BINARY
-                if first:
-                    conn.binary = binary  # the first frame's encoding is the connection's
-                    first = False
-                if len(msg.data) > limit:  # pragma: no cover - aiohttp rejects it first
-                    await self.fail(conn, TooLarge(), None)
-                    await conn.close(CloseCode.TOO_LARGE, CloseReason.TOO_LARGE)
-                    return
-                # Before the handshake a second message cannot come: any error closes.
-                wait = bucket.take() if ready else 0.0
-                if wait:
-                    rejected += 1
-                    if rejected > FLOOD_CLOSE_AFTER:
-                        await self.fail(conn, RateLimited("sustained flooding"), None)
-                        await conn.close(CloseCode.POLICY, CloseReason.FLOOD)
-                        return
-                    ref = p.ref_of(msg.data, binary=binary)
-                    await self.fail(conn, RateLimited(retry_after=round(wait, 3)), ref)
-                    continue
-                rejected = 0
-                try:
-                    message = p.parse(msg.data, binary=binary)
-                    counts_in[p.type_name(message)] += 1
-                    await conversation.on_message(message)
-                except Exception as exc:
-                    err = self._error_of(exc, conn)
-                    await self.fail(conn, err, p.ref_of(msg.data, binary=binary))
-                    if err.close_code is not None or not conversation.ready:
-                        await conn.close(CloseCode(err.close_code or err.refusal_code), err.code)
-                        return
-            elif kind is WSMsgType.PING:
-                conn.alive = True
-                await ws.pong(msg.data)
-            elif kind is WSMsgType.PONG:
-                conn.alive = True
-            else:  # CLOSE / CLOSING / CLOSED, or ERROR (a frame too large: Socket told it)
-                return
 
     @staticmethod
     def _error_of(exc: Exception, conn: Connection) -> VestibuleError:

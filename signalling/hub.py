@@ -45,7 +45,7 @@ class RoomConversation:
     def __init__(self, hub: Hub, conn: Connection, upgrade: Upgrade) -> None:
         self.hub = hub
         self.conn = conn
-        self.upgrade = upgrade
+        self.upgrade: Upgrade | None = upgrade
         self.session: Session | None = None
 
     @property
@@ -59,8 +59,11 @@ class RoomConversation:
             return
         if not isinstance(message, p.Hello):
             raise Unauthorized("send hello first")
+        upgrade = self.upgrade
+        assert upgrade is not None  # kept until the session exists
         try:
-            self.session = await self.hub.handshake.greet(self.conn, message, self.upgrade)
+            self.session = await self.hub.handshake.greet(self.conn, message, upgrade)
+            self.upgrade = None  # what the hello needed of the upgrade, kept no longer
             staff_id = self.session.who.staff_id
             if staff_id is not None and self.hub.staff_sockets is not None:
                 self.hub.staff_sockets.add(staff_id, self.conn)

@@ -36,6 +36,12 @@ class Identity:
     credential_id: str | None = None
     instructions: str = ""
 
+    def __post_init__(self) -> None:
+        # The room's own copy of an equal team id: admission reads the two from
+        # different records, and a session would otherwise keep both strings.
+        if self.team_id == self.room.team_id:
+            self.team_id = self.room.team_id
+
 
 class Session:
     __slots__ = (
@@ -110,12 +116,15 @@ class SessionRegistry:
         self._on_queued = on_queued
         self.by_pid: dict[str, Session] = {}
         self._by_resume: dict[str, Session] = {}
+        #: bound once: ``self._overflowed`` makes a new 64-byte method object each
+        #: time, which every session would keep
+        self._on_overflow = self._overflowed
 
     def __len__(self) -> int:
         return len(self.by_pid)
 
     def add(self, session: Session) -> None:
-        session.on_overflow = self._overflowed
+        session.on_overflow = self._on_overflow
         session.on_queued = self._on_queued
         self.by_pid[session.pid] = session
         self._by_resume[session.resume_digest] = session

@@ -61,3 +61,23 @@ def test_the_oldest_entries_go_past_the_bound() -> None:
 
     assert asyncio.run(scenario()) == ["a"]
     assert len(cache) == 3
+
+
+def test_an_entry_written_again_is_the_newest() -> None:
+    cache: RecordCache[str] = RecordCache(ttl=3600, max_entries=2)
+    loads: list[str] = []
+
+    async def counting(key: str) -> str:
+        loads.append(key)
+        return key.upper()
+
+    async def scenario() -> None:
+        cache.put("a", "A")
+        cache.put("b", "B")
+        cache.put("a", "A2")  # now newer than b
+        await cache.get("c", counting)  # past the bound: the oldest, b, goes
+        assert await cache.get("a", counting) == "A2"
+        assert await cache.get("b", counting) == "B"
+
+    asyncio.run(scenario())
+    assert loads == ["c", "b"]

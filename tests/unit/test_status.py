@@ -17,6 +17,8 @@ from rooms.presence import PresenceEvent, PresenceKind, Role
 from rooms.status import (
     STATUS_FOLLOWS,
     GuestIndicator,
+    Mark,
+    Marks,
     MeetingFacts,
     MeetingStatus,
     StatusDecision,
@@ -356,3 +358,15 @@ def test_every_status_change_is_in_the_lifecycle_table(
         current = meeting_status(meeting, facts, now).status
         assert status_may_follow(previous, current), (previous, current)
         previous = current
+
+
+def test_marks_read_like_the_mapping_they_were_made_of() -> None:
+    early = Mark(at=START, rank=1, role=Role.GUEST)
+    late = Mark(at=START + MINUTE, rank=2, role=Role.HOST)
+    marks = Marks.of({"g": early, "h": late})
+    assert marks == {"g": early, "h": late}
+    assert (marks["h"], marks.get("nobody"), len(marks), list(marks)) == (late, None, 2, ["g", "h"])
+    replaced = marks.with_mark("g", late)
+    assert replaced == {"g": late, "h": late}
+    assert marks == {"g": early, "h": late}  # unchanged
+    assert marks.with_mark("x", early) == {"g": early, "h": late, "x": early}
