@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import types
 
 from aiohttp import WSMessage, WSMsgType
 
@@ -45,3 +46,19 @@ async def test_the_heartbeat_closes_a_silent_dashboard_connection_too(world: Wor
     await heartbeat.round()
     code, reason = await board.closed()
     assert (code, reason) == (1001, "timeout")
+
+
+async def test_no_middleware_waits_with_an_open_websocket(world: World) -> None:
+    guest = await world.guest(0)
+    await guest.send({"type": "ping", "ref": "up"})
+    await guest.expect("pong", ref="up")
+    gc.collect()
+    waiting = {
+        obj.cr_code.co_name
+        for obj in gc.get_objects()
+        if isinstance(obj, types.CoroutineType) and obj.cr_frame is not None
+    }
+    # the endpoint's own frame waits for the next message; no REST middleware
+    # (error bodies, security headers) keeps a frame of its own beside it
+    assert "handle" in waiting
+    assert not waiting & {"error_middleware", "middleware"}
