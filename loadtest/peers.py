@@ -317,12 +317,13 @@ def _server(
     opts: PeersOptions,
     tag: str,
     found: peerjs.Install,
-    redis_url: str,
     *,
     idle_only: bool,
 ) -> Iterator[tuple[Server, Specs]]:
     """``kind``'s server and what to load it with: only idle connections (a process of
-    their own, so nothing before them has grown its heap), or the rest."""
+    their own, so nothing before them has grown its heap), or the rest. The hub on
+    Redis gets a redis-server of its own, empty, as the hub on SQLite gets a new file:
+    no round inherits another's rooms, links or presence."""
     idle_n = opts.idle if idle_only else 0
     setup_n = 0 if idle_only else opts.setups
     pair_n = 0 if idle_only else opts.pairs
@@ -356,7 +357,14 @@ def _server(
         on_redis = kind == "hub-redis"
         idle = 0 if on_redis else idle_n
         pairs = 0 if on_redis else pair_n
-        with hub(workdir, rooms=idle + setup_n + pairs, redis_url=redis_url) as (server, seeded):
+        with contextlib.ExitStack() as stack:
+            redis_url = ""
+            if on_redis:
+                (workdir / "redis").mkdir()
+                redis_url = stack.enter_context(redis_server(workdir / "redis"))
+            server, seeded = stack.enter_context(
+                hub(workdir, rooms=idle + setup_n + pairs, redis_url=redis_url)
+            )
             tokens = [room.token for room in seeded.rooms]
             yield (
                 server,
@@ -405,10 +413,6 @@ def run(opts: PeersOptions, *, with_peerjs: bool = True) -> PeersResult:
     rounds: list[Round] = []
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vestibule-peers-")))
-        redis_url = ""
-        if opts.redis:
-            (tmp / "redis").mkdir()
-            redis_url = stack.enter_context(redis_server(tmp / "redis"))
         for index in range(opts.rounds):
             for kind in order(targets, index):
                 workdir = tmp / f"{index}-{kind}"
@@ -419,9 +423,10 @@ def run(opts: PeersOptions, *, with_peerjs: bool = True) -> PeersResult:
                 for idle_only in (False,) if kind == "hub-redis" else (True, False):
                     part = workdir / ("idle" if idle_only else "load")
                     part.mkdir()
-                    with _server(
-                        kind, part, opts, str(index), found, redis_url, idle_only=idle_only
-                    ) as (srv, specs):
+                    with _server(kind, part, opts, str(index), found, idle_only=idle_only) as (
+                        srv,
+                        specs,
+                    ):
                         measure(kind, srv, specs, opts, out)
                 rounds.append(out)
     return PeersResult(opts, rounds, found.why_not, tuple(targets))

@@ -186,3 +186,22 @@ def test_profile_attaches_to_the_hub_and_attributes_its_joins(
     assert "ms per join" in out
     # the hub's own join path is among the sampled stacks
     assert "`Handshake.greet (signalling/handshake.py)`" in out
+
+
+@pytest.mark.slow
+def test_each_hub_runs_on_a_store_of_its_own(tmp_path: Path) -> None:
+    """The hub labelled SQLite runs on a file even when Redis is measured too, and
+    each hub on Redis on an empty redis-server: no round inherits another's data."""
+    opts = peers.PeersOptions(setups=2, idle=0, pairs=1, redis=True)
+    none = peerjs.Install(None, "", "not asked for")
+    stores: list[str] = []
+    for n, kind in enumerate(("hub", "hub-redis", "hub-redis")):
+        workdir = tmp_path / str(n)
+        workdir.mkdir()
+        with peers._server(kind, workdir, opts, str(n), none, idle_only=False) as (srv, _):
+            args = [str(a) for a in srv.process.args]  # type: ignore[union-attr]
+            flag = "--redis" if "--redis" in args else "--db"
+            stores.append(f"{flag} {args[args.index(flag) + 1]}")
+    assert stores[0].startswith("--db ")
+    assert stores[1].startswith("--redis ") and stores[2].startswith("--redis ")
+    assert stores[1] != stores[2]
