@@ -278,7 +278,7 @@ def optional_benchmarks() -> tuple[Benchmark, ...]:
     for name, fallback in OPTIONAL.items():
         try:
             module = importlib.import_module(name)
-        except Exception as exc:  # a module another helper is still writing must not break us
+        except Exception as exc:  # one broken benchmark module must not take the others down
             print(f"loadtest: {name} unavailable ({type(exc).__name__}: {exc})", file=sys.stderr)
             continue
         register = getattr(module, "register", None)
