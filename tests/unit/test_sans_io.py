@@ -14,7 +14,7 @@ FORBIDDEN = {
     "aiortc",
     "redis",
     "sqlite3",
-    "aiosqlite",
+    "threading",
     "logging",
     "structlog",
     "socket",
