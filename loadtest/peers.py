@@ -423,10 +423,8 @@ def run(opts: PeersOptions, *, with_peerjs: bool = True) -> PeersResult:
                 for idle_only in (False,) if kind == "hub-redis" else (True, False):
                     part = workdir / ("idle" if idle_only else "load")
                     part.mkdir()
-                    with _server(kind, part, opts, str(index), found, idle_only=idle_only) as (
-                        srv,
-                        specs,
-                    ):
+                    started = _server(kind, part, opts, str(index), found, idle_only=idle_only)
+                    with started as (srv, specs):
                         measure(kind, srv, specs, opts, out)
                 rounds.append(out)
     return PeersResult(opts, rounds, found.why_not, tuple(targets))

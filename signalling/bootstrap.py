@@ -357,8 +357,8 @@ def _not_websockets(middleware: Middleware) -> Middleware:
     Neither the REST error body nor the security headers apply to a websocket
     (its upgrade is answered by ``prepare``; an endpoint answers its own errors on
     the socket), and a coroutine middleware's frame would live as long as the
-    connection: with two of them, about 0.4 KB of every idle one. This is a plain function, so
-    on a websocket route nothing of it stays behind."""
+    connection: with two of them, about 0.4 KB of every idle one. This is a plain
+    function, so on a websocket route nothing of it stays behind."""
 
     @web.middleware
     def only_rest(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
@@ -370,9 +370,7 @@ def _not_websockets(middleware: Middleware) -> Middleware:
 
 
 @web.middleware
-async def error_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """REST errors as ``{"error": {"code", "message"}}`` with the class's HTTP status;
     an outage is ``503 unavailable`` with ``Retry-After``, a fault of ours ``500 internal``."""
     try:
