@@ -13,7 +13,7 @@ once; what it triggers has a slower fallback where one is needed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from rooms.presence import LogEntry
@@ -33,7 +33,9 @@ class Bus(Protocol):
     def subscribe(self, team_id: str, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` for each entry published for the team; returns unsubscribe."""
 
-    async def publish(self, entry: LogEntry) -> None: ...
+    async def publish(self, entries: Sequence[LogEntry]) -> None:
+        """Deliver the entries, in order, to this node's listeners, then to the
+        other nodes (a batch at once: one round trip for all of them)."""
 
     def on_meeting_change(self, listener: Callable[[str], None]) -> None:
         """Call ``listener`` with the id of each meeting another node changed (its
@@ -72,9 +74,10 @@ class InProcessBus:
 
         return unsubscribe
 
-    async def publish(self, entry: LogEntry) -> None:
-        for listener in list(self._listeners.get(entry.team_id, ())):
-            listener(entry)
+    async def publish(self, entries: Sequence[LogEntry]) -> None:
+        for entry in entries:
+            for listener in list(self._listeners.get(entry.team_id, ())):
+                listener(entry)
 
     def on_meeting_change(self, listener: Callable[[str], None]) -> None:
         return None  # no other node: this process's own changes refresh its copies

@@ -41,7 +41,7 @@ import contextlib
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -321,8 +321,7 @@ class PresenceLog:
             synced = time.monotonic()
             for meeting_id in batch.touched:
                 self._synced[meeting_id] = synced
-            for entry in entries:
-                await self._published(entry)
+            await self._published(entries)
         for meeting, decision in batch.decisions:
             for listener in self._status_listeners:
                 listener(meeting, decision)
@@ -464,17 +463,20 @@ class PresenceLog:
         team's entries in sequence order."""
         async with self._locks[team_id]:
             entry = await self.store.append_log(team_id, at, topic, kind, meeting_id, data)
-            await self._published(entry)
+            await self._published([entry])
         await self._maybe_trim(team_id, 1)
         return entry
 
-    async def _published(self, entry: LogEntry) -> None:
-        """An entry is in the store: count it, publish it, tell the listeners
-        (called under the team's lock, in sequence order)."""
-        self.metrics.presence_events.labels(entry.topic).inc()
-        await self.bus.publish(entry)
-        for listener in self._entry_listeners:
-            listener(entry)
+    async def _published(self, entries: Sequence[LogEntry]) -> None:
+        """Entries are in the store: count them, publish them (one bus call for
+        the batch), tell the listeners (called under the teams' locks, in
+        sequence order)."""
+        for entry in entries:
+            self.metrics.presence_events.labels(entry.topic).inc()
+        await self.bus.publish(entries)
+        for entry in entries:
+            for listener in self._entry_listeners:
+                listener(entry)
 
     async def _maybe_trim(self, team_id: str, appended: int) -> None:
         """Trim the team's log after every 1,000 entries or so, not on every append."""

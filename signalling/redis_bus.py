@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -145,21 +145,23 @@ class RedisBus:
 
         return unsubscribe
 
-    async def publish(self, entry: LogEntry) -> None:
-        """Deliver to this node's listeners now, then to the other nodes through Redis."""
-        self._deliver(entry)
-        if self._redis is None:
+    async def publish(self, entries: Sequence[LogEntry]) -> None:
+        """Deliver to this node's listeners now, then to the other nodes through
+        Redis: the batch's messages in one pipeline (one round trip, in order)."""
+        for entry in entries:
+            self._deliver(entry)
+        if self._redis is None or not entries:
             return
-        try:
-            await self._redis.publish(
-                team_channel(entry.team_id, self.prefix), encode(entry, self.node_id)
-            )
+        pipe = self._redis.pipeline(transaction=False)
+        for entry in entries:
+            pipe.publish(team_channel(entry.team_id, self.prefix), encode(entry, self.node_id))
             if entry.topic == "meeting" and entry.meeting_id is not None:
-                changed = f"{self.node_id}|{entry.meeting_id}"
-                await self._redis.publish(self._meetings, changed)
+                pipe.publish(self._meetings, f"{self.node_id}|{entry.meeting_id}")
+        try:
+            await pipe.execute()
         except RedisError as err:
             # Other nodes' dashboards catch up from the store (module docstring).
-            log.warning("bus publish failed", team=entry.team_id, seq=entry.seq, error=str(err))
+            log.warning("bus publish failed", entries=len(entries), error=str(err))
 
     def on_meeting_change(self, listener: Callable[[str], None]) -> None:
         """Call ``listener`` with each meeting id another node changed."""
