@@ -66,7 +66,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import structlog
@@ -75,6 +75,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from rooms.errors import Busy
+from signalling.store.group_commit import GroupCommit
 from signalling.store.scripts import ScriptCall, evalsha_all
 
 log = structlog.get_logger("vestibule.cluster")
@@ -275,6 +276,9 @@ class RoomLeases:
         self._wake = asyncio.Event()
         self._redis: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
+        #: claims made while one batch of them is in flight go together, one
+        #: pipeline (each claim its own script run: atomic on its own)
+        self._claims: GroupCommit[ScriptCall, Any] = GroupCommit(self._claim_batch)
 
     # -- the Placement protocol ------------------------------------------------------
 
@@ -295,12 +299,15 @@ class RoomLeases:
         keys = [owner_key(room_id, self.prefix), state_key(room_id, self.prefix)]
         alive_prefix = f"{self.prefix}node-alive:"
         try:
-            raw, copy = await self._script(_CLAIM)(
-                keys=keys, args=[self.value, self.ttl_ms, alive_prefix, self.node_id]
+            answer = await self._claims(
+                (keys, [self.value, self.ttl_ms, alive_prefix, self.node_id])
             )
+            if isinstance(answer, RedisError):
+                raise answer
         except RedisError as err:
             log.warning("room lease unavailable", room=room_id, error=str(err))
             raise Busy("rooms cannot be placed right now", retry_after=1) from None
+        raw, copy = answer
         owner = raw.decode() if isinstance(raw, bytes) else str(raw)
         if owner == self.value:
             if room_id not in self.held:
@@ -562,6 +569,13 @@ class RoomLeases:
             # that claim may have reached Redis before the release: ask Redis again
             self._remembered.pop(room_id, None)
             await self.claim(room_id)  # another owner by now: claim() moves our people
+
+    async def _claim_batch(self, calls: Sequence[ScriptCall]) -> list[Any]:
+        """The batch's claims in one round trip; a claim Redis refused is answered
+        with its error, the others stand."""
+        return await evalsha_all(
+            self._client(), self._script(_CLAIM), list(calls), raise_on_error=False
+        )
 
     def _script(self, source: str) -> AsyncScript:
         if not self._scripts:

@@ -313,6 +313,26 @@ async def test_a_claim_says_whether_there_is_a_copy_to_load(
     assert not a.leases.without_copy("lost")
 
 
+async def test_claims_made_together_share_a_round_trip_and_keep_their_own_answers(
+    pair: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = pair
+    assert await b.leases.claim("theirs") is None
+    batches: list[int] = []
+    real = cluster.evalsha_all
+
+    async def counted(client: Any, script: Any, calls: list[Any], **kw: Any) -> list[Any]:
+        batches.append(len(calls))
+        return await real(client, script, calls, **kw)
+
+    monkeypatch.setattr(cluster, "evalsha_all", counted)
+    rooms = [f"r{n}" for n in range(9)] + ["theirs"]
+    answers = await asyncio.gather(*(a.leases.claim(room) for room in rooms))
+    assert answers == [None] * 9 + [b.public]
+    assert set(a.leases.held) == set(rooms[:9])
+    assert batches == [10]  # one pipeline for the ten claims made together
+
+
 async def test_leases_are_renewed_without_script_exists_and_after_a_script_flush(
     pair: tuple[Node, Node], redis_client: aioredis.Redis, prefix: str
 ) -> None:
