@@ -11,7 +11,6 @@ rooms/ (the lobby, rooms.access); errors are raised and the endpoint layer
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable, Collection, Coroutine
 from dataclasses import replace
@@ -45,6 +44,7 @@ from signalling.room_state import RoomStates
 from signalling.session import Identity, Session, SessionRegistry
 from signalling.settings import Settings
 from signalling.store.base import Store
+from signalling.store.codec import dump_json
 from signalling.walk_ins import walked_in
 from signalling.watch import QueueWatch
 
@@ -418,7 +418,7 @@ class RoomCommands(RoomCopies):
         if session is None:
             return None
         who = session.who
-        return json.dumps(
+        return dump_json(
             {
                 "participant": pid,
                 "team": who.team_id,

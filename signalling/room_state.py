@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,6 +51,7 @@ from rooms import lobby
 from rooms.presence import Role
 from rooms.room import Room
 from signalling.cluster import owner_key, state_key
+from signalling.store.codec import dump_json, load_json
 from signalling.store.scripts import ScriptCall, evalsha_all
 
 log = structlog.get_logger("vestibule.room_state")
@@ -132,7 +132,7 @@ class SavedSession:
     joined: bool
 
     def encode(self) -> str:
-        return json.dumps(
+        return dump_json(
             {
                 "id": self.session_id,
                 "digest": self.digest,
@@ -150,7 +150,7 @@ class SavedSession:
 
     @classmethod
     def decode(cls, raw: str | bytes) -> SavedSession:
-        data = json.loads(raw)
+        data = load_json(raw)
         return cls(
             session_id=str(data["id"]),
             digest=str(data["digest"]),
@@ -168,7 +168,7 @@ class SavedSession:
 
 def encode_lobby(state: lobby.LobbyState) -> str:
     """A lobby state as the copy holds it (its room is not: it is a record)."""
-    return json.dumps(
+    return dump_json(
         {
             "people": {
                 pid: [str(p.role), p.name, p.meeting_id, p.member_id, p.walk_in]
@@ -186,7 +186,7 @@ def encode_lobby(state: lobby.LobbyState) -> str:
 
 
 def decode_lobby(room: Room, raw: str | bytes) -> lobby.LobbyState:
-    data = json.loads(raw)
+    data = load_json(raw)
     people = {
         pid: lobby.Person(pid, Role(role), name, meeting, member, bool(rest and rest[0]))
         for pid, (role, name, meeting, member, *rest) in data["people"].items()
@@ -269,7 +269,7 @@ class RoomStates:
 
     def queued(self, pid: str, body: Mapping[str, Any]) -> None:
         """A message was queued for a detached participant."""
-        self._outbox.append((pid, json.dumps(body)))
+        self._outbox.append((pid, dump_json(body)))
         self._wake.set()
 
     def delivered(self, pid: str) -> None:
@@ -399,7 +399,7 @@ class RoomStates:
                 pipe.lrange(outbox_key(session.participant, self.prefix), 0, -1)
             for session, bodies in zip(sessions, await pipe.execute(), strict=True):
                 if bodies:
-                    saved.outboxes[session.participant] = [json.loads(b) for b in bodies]
+                    saved.outboxes[session.participant] = [load_json(b) for b in bodies]
         return saved
 
     def _client(self) -> Redis:
