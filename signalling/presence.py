@@ -433,6 +433,62 @@ class PresenceLog:
             self._synced[meeting.id] = time.monotonic()
             return decision.status
 
+    async def refresh_statuses(self, meetings: Sequence[Meeting], now: datetime) -> None:
+        """:meth:`refresh_status` of many meetings (the scheduler's start-up load):
+        per BATCH_MAX of them, one store read for the facts this node does not
+        hold fresh and one write for the statuses that moved and their
+        ``status_changed`` entries, instead of a read and a write per meeting."""
+        for start in range(0, len(meetings), BATCH_MAX):
+            chunk = meetings[start : start + BATCH_MAX]
+            async with contextlib.AsyncExitStack() as stack:
+                for meeting_id in sorted({m.id for m in chunk}):
+                    await stack.enter_async_context(self._meeting_lock(meeting_id))
+                await self._refresh_held(chunk, now)
+
+    async def _refresh_held(self, meetings: Sequence[Meeting], now: datetime) -> None:
+        """refresh_statuses of meetings whose locks the caller holds."""
+        synced = time.monotonic()
+        stale = {
+            m.id
+            for m in meetings
+            if m.id not in self._facts or synced - self._synced.get(m.id, 0.0) > FACTS_TTL
+        }
+        stored = await self.store.get_meeting_facts_many(stale) if stale else {}
+        for meeting_id in stale:
+            self._load(meeting_id, stored.get(meeting_id), synced)
+        appends: list[LogAppend] = []
+        moved: dict[str, MeetingStatus] = {}
+        for meeting in meetings:
+            facts = self._facts.get(meeting.id, MeetingFacts())
+            decision = meeting_status(meeting, facts, now, grace=self.settings.link_grace)
+            for listener in self._status_listeners:
+                listener(meeting, decision)
+            old = self._status.get(meeting.id)
+            if old == decision.status:
+                continue
+            if old is not None:
+                appends.append(_status_entry(meeting, now, old, decision.status))
+            moved[meeting.id] = decision.status
+        if not moved:
+            return
+        # the new statuses go into memory only once written: a write that fails
+        # is tried again by the next load, which must see the change again
+        facts_rows = {
+            mid: {**self._stored_facts(mid), _STATUS_KEY: str(status)}
+            for mid, status in moved.items()
+        }
+        async with contextlib.AsyncExitStack() as stack:
+            for team_id in sorted({a[0] for a in appends}):
+                await stack.enter_async_context(self._locks[team_id])
+            entries = await self.store.write_presence(appends, facts_rows)
+            written = time.monotonic()
+            for meeting_id, status in moved.items():
+                self._status[meeting_id] = status
+                self._synced[meeting_id] = written
+            await self._published(entries)
+        for team_id in {entry.team_id for entry in entries}:
+            await self._maybe_trim(team_id, sum(1 for e in entries if e.team_id == team_id))
+
     async def describe(
         self, meeting: Meeting, now: datetime
     ) -> tuple[MeetingStatus, GuestIndicator]:

@@ -117,11 +117,9 @@ class StatusScheduler:
             meetings = await self.store.list_meetings(
                 team_id, start_from=start_from, start_to=now + self.horizon
             )
-            for meeting in meetings:
-                if meeting.cancelled:
-                    continue
-                await self.presence.refresh_status(meeting, now)
-                count += 1
+            pending = [meeting for meeting in meetings if not meeting.cancelled]
+            await self.presence.refresh_statuses(pending, now)
+            count += len(pending)
         self._push(now + self.horizon / 2, _RELOAD)
         log.info("status scheduler loaded", meetings=count, pending=len(self._due))
         return count

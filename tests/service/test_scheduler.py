@@ -158,3 +158,53 @@ async def test_restart_mid_day_publishes_what_fell_due_while_down(
     # and the pending transitions were recomputed: missed at 14:00 + grace
     assert second.app[SCHEDULER].pending()[later] == T0 + timedelta(hours=5, minutes=30)
     await board.close()
+
+
+async def test_the_load_reads_and_writes_many_meetings_at_once(
+    aiohttp_client: ClientFactory, tmp_path: Any
+) -> None:
+    """A node started on a day of many meetings refreshes them in batches: no
+    store read or write per meeting, and every status is kept all the same."""
+    server = await start_server(aiohttp_client, tmp_path)
+    store = SQLiteStore(server.settings.db_path)
+    await store.open()
+    try:
+        added = [
+            await add_meeting(
+                store, server.settings, server.world, server.world.ada, T0 + timedelta(hours=h)
+            )
+            for h in range(3, 9)
+        ]
+    finally:
+        await store.close()
+    scheduler = server.app[SCHEDULER]
+    await asyncio.wait_for(scheduler.ready.wait(), WAIT)
+    hub_store = server.app[STORE]
+    calls: dict[str, int] = {}
+
+    def counted(name: str) -> Any:
+        real = getattr(hub_store, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            calls[name] = calls.get(name, 0) + 1
+            return await real(*args, **kwargs)
+
+        return call
+
+    names = ("get_meeting_facts", "put_meeting_facts", "append_log", "write_presence")
+    for name in names:
+        setattr(hub_store, name, counted(name))
+    try:
+        loaded = await scheduler.load(T0)
+    finally:
+        for name in names:
+            delattr(hub_store, name)
+    assert loaded >= len(added)
+    assert calls.get("get_meeting_facts", 0) == 0
+    assert calls.get("put_meeting_facts", 0) == 0
+    assert calls.get("append_log", 0) == 0
+    assert calls.get("write_presence", 0) == 1  # the new meetings' first status, together
+    for meeting in added:
+        stored = await hub_store.get_meeting_facts(meeting.id)
+        assert stored is not None and stored["status"] == "scheduled", meeting.id
+        assert scheduler.pending()[meeting.id] == meeting.start - timedelta(hours=1)
