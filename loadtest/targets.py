@@ -64,6 +64,14 @@ class Seed:
         return cls(team=str(body["team"]), rooms=rooms)
 
 
+#: a server is settled once it used less than this much CPU (s) ...
+SETTLE_CPU = 0.01
+#: ... over this window (s): under 4 % of a core
+SETTLE_WINDOW = 0.25
+#: and is measured anyway after this long (s)
+SETTLE_TIMEOUT = 15.0
+
+
 @dataclass(slots=True)
 class Server:
     """A running server subprocess."""
@@ -89,6 +97,21 @@ class Server:
             fields = stat.read().rsplit(")", 1)[1].split()
         # fields[0] is field 3 (state); utime and stime are fields 14 and 15
         return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+    def settle(self, timeout: float = SETTLE_TIMEOUT) -> bool:
+        """Wait until the server is idle: less than SETTLE_CPU of CPU over a
+        SETTLE_WINDOW, so that what it does once after start-up (the status
+        scheduler's load of every pending meeting) is not counted in a figure
+        measured next. False if it was still busy after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        before = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(SETTLE_WINDOW)  # the window over which CPU is measured
+            now = self.cpu_seconds()
+            if now - before < SETTLE_CPU:
+                return True
+            before = now
+        return False
 
     def check_alive(self) -> None:
         if self.process.poll() is not None:
@@ -254,6 +277,7 @@ def hub(
     With ``redis_url`` the hub runs on that Redis instead (use a database of its own:
     the seed adds to whatever is there). ``env_overrides`` (VESTIBULE_* variables) win
     over :func:`hub_env`'s, e.g. ``{"VESTIBULE_MEDIACHECK": "1"}`` to run media checks.
+    Yielded once ready and settled (:meth:`Server.settle`).
     """
     jwt_secret = secrets.token_urlsafe(32)
     env = hub_env(jwt_secret)
@@ -273,4 +297,6 @@ def hub(
         "--no-demo",
     ]
     with running("hub", argv, env, workdir, port, jwt_secret) as server:
+        # ready is not idle: the seeded meetings' statuses are still being loaded
+        server.settle()
         yield server, seeded
