@@ -23,8 +23,8 @@ Hosts join rooms, not meetings: a host's event (no meeting id) counts for the
 meetings of that room whose link is valid at that moment (the window from
 ``link_before`` before the start to ``link_grace`` after the end).
 
-**Order.** The store hands out a team's sequence numbers; ``append`` holds a
-per-team lock from taking the number to publishing the entry, so on one node
+**Order.** The store hands out a team's sequence numbers; ``append`` holds the
+team (signalling/locks.py) from taking the number to publishing the entry, so on one node
 entries are published in sequence order and a subscriber never sees 7 before 6
 (a dashboard still fills gaps from the store, for entries of other nodes).
 
@@ -39,8 +39,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import weakref
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -63,6 +61,7 @@ from rooms.status import (
 from signalling.bus import Bus
 from signalling.cache import RecordCache
 from signalling.clock import Clock
+from signalling.locks import KeyedLocks
 from signalling.metrics import Metrics
 from signalling.outage import is_outage
 from signalling.settings import Settings
@@ -125,11 +124,10 @@ class PresenceLog:
         self._recorded = 0
         #: futures of written(): (number of the last event before it, future)
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._meeting_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        #: meetings and teams held by a write of their entries or facts
+        self._meeting_holds = KeyedLocks()
+        self._team_holds = KeyedLocks()
         self._appended: dict[str, int] = {}
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._status_listeners: list[StatusListener] = []
         self._entry_listeners: list[Callable[[LogEntry], None]] = []
         # another node changed a meeting (its record or its status): this node's
@@ -309,14 +307,13 @@ class PresenceLog:
     async def _commit(self, batch: _Batch) -> None:
         """One store transaction for the batch, then publish its entries in order.
 
-        The locks of every meeting and team it touches are held (in a fixed
-        order) so a REST change of the same meeting or team cannot interleave
-        its own entries or facts with the batch's."""
-        async with contextlib.AsyncExitStack() as stack:
-            for meeting_id in sorted(batch.touched):
-                await stack.enter_async_context(self._meeting_lock(meeting_id))
-            for team_id in sorted({a[0] for a in batch.appends}):
-                await stack.enter_async_context(self._locks[team_id])
+        Every meeting and team it touches is held (signalling/locks.py), so a
+        REST change of the same meeting or team cannot interleave its own
+        entries or facts with the batch's."""
+        async with (
+            self._meeting_holds.hold(batch.touched),
+            self._team_holds.hold({a[0] for a in batch.appends}),
+        ):
             entries = await self.store.write_presence(batch.appends, batch.facts)
             synced = time.monotonic()
             for meeting_id in batch.touched:
@@ -327,12 +324,6 @@ class PresenceLog:
                 listener(meeting, decision)
         for team_id in {entry.team_id for entry in entries}:
             await self._maybe_trim(team_id, sum(1 for e in entries if e.team_id == team_id))
-
-    def _meeting_lock(self, meeting_id: str) -> asyncio.Lock:
-        lock = self._meeting_locks.get(meeting_id)
-        if lock is None:
-            lock = self._meeting_locks[meeting_id] = asyncio.Lock()
-        return lock
 
     async def _meetings_for(self, event: PresenceEvent) -> list[Meeting]:
         if event.meeting_id is not None:
@@ -417,7 +408,7 @@ class PresenceLog:
         goes to the status listeners, so the scheduler always holds the next
         instant the clock alone changes it.
         """
-        async with self._meeting_lock(meeting.id):
+        async with self._meeting_holds.hold((meeting.id,)):
             facts = await self._facts_of(meeting.id)
             decision = meeting_status(meeting, facts, now, grace=self.settings.link_grace)
             old = self._status.get(meeting.id)
@@ -440,9 +431,7 @@ class PresenceLog:
         ``status_changed`` entries, instead of a read and a write per meeting."""
         for start in range(0, len(meetings), BATCH_MAX):
             chunk = meetings[start : start + BATCH_MAX]
-            async with contextlib.AsyncExitStack() as stack:
-                for meeting_id in sorted({m.id for m in chunk}):
-                    await stack.enter_async_context(self._meeting_lock(meeting_id))
+            async with self._meeting_holds.hold({m.id for m in chunk}):
                 await self._refresh_held(chunk, now)
 
     async def _refresh_held(self, meetings: Sequence[Meeting], now: datetime) -> None:
@@ -477,9 +466,7 @@ class PresenceLog:
             mid: {**self._stored_facts(mid), _STATUS_KEY: str(status)}
             for mid, status in moved.items()
         }
-        async with contextlib.AsyncExitStack() as stack:
-            for team_id in sorted({a[0] for a in appends}):
-                await stack.enter_async_context(self._locks[team_id])
+        async with self._team_holds.hold({a[0] for a in appends}):
             entries = await self.store.write_presence(appends, facts_rows)
             written = time.monotonic()
             for meeting_id, status in moved.items():
@@ -517,7 +504,7 @@ class PresenceLog:
 
         The team's lock spans numbering and publishing, so this node publishes a
         team's entries in sequence order."""
-        async with self._locks[team_id]:
+        async with self._team_holds.hold((team_id,)):
             entry = await self.store.append_log(team_id, at, topic, kind, meeting_id, data)
             await self._published([entry])
         await self._maybe_trim(team_id, 1)
