@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from rooms.errors import Busy
 from signalling import cluster
 from signalling.cluster import RoomLeases, alive_key, owner_key, sessions_key, state_key
 
@@ -331,6 +332,20 @@ async def test_claims_made_together_share_a_round_trip_and_keep_their_own_answer
     assert answers == [None] * 9 + [b.public]
     assert set(a.leases.held) == set(rooms[:9])
     assert batches == [10]  # one pipeline for the ten claims made together
+
+
+async def test_a_claim_redis_refuses_is_busy_alone_and_the_batch_stands(
+    pair: tuple[Node, Node], redis_client: aioredis.Redis, prefix: str
+) -> None:
+    a, _ = pair
+    # a lease key of the wrong type: the claim's script fails for this room only
+    await redis_client.hset(owner_key("broken", prefix), "x", "1")
+    answers = await asyncio.gather(
+        *(a.leases.claim(room) for room in ("r1", "broken", "r2")), return_exceptions=True
+    )
+    assert answers[0] is None and answers[2] is None
+    assert isinstance(answers[1], Busy)
+    assert set(a.leases.held) == {"r1", "r2"}
 
 
 async def test_leases_are_renewed_without_script_exists_and_after_a_script_flush(
