@@ -31,7 +31,8 @@ Method:
   loopback port; the load runs in separate processes (multiprocessing, spawn) with a
   small raw-websocket client, so the harness costs less CPU than the server it loads;
 - every run is bounded in count and time and stops by itself;
-- the hub is measured once it is ready and idle: the harness waits until it uses
+- a hub started on a seeded store is measured once it is ready and idle (not the
+  clusters' nodes, docs/loadtest.md): the harness waits until it uses
   less than 4 % of a core over a quarter of a second (15 s at most), since at
   start-up the status scheduler loads every seeded meeting, work that belongs to
   no figure;
