@@ -78,24 +78,22 @@ class RecordCache(Generic[V]):
         if now < self._sweep_at:
             return
         self._sweep_at = now + self.ttl * SWEEP_EVERY
-        entries = self._entries
-        expired = []
-        for key, (until, _) in entries.items():
+        expired = 0
+        for until, _ in self._entries.values():
             if until > now:
                 break
-            expired.append(key)
+            expired += 1
         if expired:
-            for key in expired:
-                del entries[key]
-            self._entries = dict(entries)
+            self._drop_oldest(expired)
 
     def _evict(self) -> None:
-        """Past the bound: the oldest eighth goes at once, into a dict rebuilt
-        without holes (deleting the oldest entry one by one left slots that every
-        later look for the oldest walked)."""
-        keep = self.max_entries - self.max_entries // 8
-        entries = self._entries
-        self._entries = dict(itertools.islice(entries.items(), len(entries) - keep, None))
+        """Past the bound: the oldest eighth goes at once (deleting the oldest
+        entry one by one left slots that every later look for the oldest walked)."""
+        self._drop_oldest(len(self._entries) - (self.max_entries - self.max_entries // 8))
+
+    def _drop_oldest(self, count: int) -> None:
+        """Drop the ``count`` oldest entries, into a dict rebuilt without holes."""
+        self._entries = dict(itertools.islice(self._entries.items(), count, None))
 
     def __len__(self) -> int:
         """Entries held, expired ones not yet dropped included."""

@@ -322,8 +322,7 @@ class PresenceLog:
         for meeting, decision in batch.decisions:
             for listener in self._status_listeners:
                 listener(meeting, decision)
-        for team_id in {entry.team_id for entry in entries}:
-            await self._maybe_trim(team_id, sum(1 for e in entries if e.team_id == team_id))
+        await self._trim_after(entries)
 
     async def _meetings_for(self, event: PresenceEvent) -> list[Meeting]:
         if event.meeting_id is not None:
@@ -473,8 +472,7 @@ class PresenceLog:
                 self._status[meeting_id] = status
                 self._synced[meeting_id] = written
             await self._published(entries)
-        for team_id in {entry.team_id for entry in entries}:
-            await self._maybe_trim(team_id, sum(1 for e in entries if e.team_id == team_id))
+        await self._trim_after(entries)
 
     async def describe(
         self, meeting: Meeting, now: datetime
@@ -520,6 +518,11 @@ class PresenceLog:
         for entry in entries:
             for listener in self._entry_listeners:
                 listener(entry)
+
+    async def _trim_after(self, entries: Sequence[LogEntry]) -> None:
+        """_maybe_trim each team a batch appended to."""
+        for team_id in {entry.team_id for entry in entries}:
+            await self._maybe_trim(team_id, sum(1 for e in entries if e.team_id == team_id))
 
     async def _maybe_trim(self, team_id: str, appended: int) -> None:
         """Trim the team's log after every 1,000 entries or so, not on every append."""

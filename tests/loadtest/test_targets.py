@@ -11,14 +11,13 @@ import pytest
 
 from loadtest.targets import Server
 
-#: busy for ``argv[1]`` seconds of CPU, then idle until stopped
+#: busy for ``argv[1]`` seconds of CPU, then idle (blocked on its stdin) until stopped
 _BUSY_THEN_IDLE = """
 import sys, time
 end = time.process_time() + float(sys.argv[1])
 while time.process_time() < end:
     pass
-print("idle", flush=True)
-time.sleep(60)
+sys.stdin.read()
 """
 
 
@@ -27,15 +26,15 @@ def worker(tmp_path: Path) -> Iterator[tuple[Server, float]]:
     busy = 0.6
     proc = subprocess.Popen(
         [sys.executable, "-c", _BUSY_THEN_IDLE, str(busy)],
-        stdout=subprocess.PIPE,
+        stdin=subprocess.PIPE,
     )
     try:
         yield Server("worker", "127.0.0.1", 0, proc, tmp_path / "worker.log"), busy
     finally:
         proc.kill()
         proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+        assert proc.stdin is not None
+        proc.stdin.close()
 
 
 def test_settle_returns_once_the_start_up_work_is_done(worker: tuple[Server, float]) -> None:
