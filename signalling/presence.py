@@ -408,20 +408,7 @@ class PresenceLog:
         instant the clock alone changes it.
         """
         async with self._meeting_holds.hold((meeting.id,)):
-            facts = await self._facts_of(meeting.id)
-            decision = meeting_status(meeting, facts, now, grace=self.settings.link_grace)
-            old = self._status.get(meeting.id)
-            for listener in self._status_listeners:
-                listener(meeting, decision)
-            if old == decision.status:
-                return decision.status
-            if old is not None:
-                await self.append(*_status_entry(meeting, now, old, decision.status))
-            # only now: a write that failed above is retried and must see the change again
-            self._status[meeting.id] = decision.status
-            await self.store.put_meeting_facts(meeting.id, self._stored_facts(meeting.id))
-            self._synced[meeting.id] = time.monotonic()
-            return decision.status
+            return (await self._refresh_held((meeting,), now))[meeting.id]
 
     async def refresh_statuses(self, meetings: Sequence[Meeting], now: datetime) -> None:
         """:meth:`refresh_status` of many meetings (the scheduler's start-up load):
@@ -433,8 +420,11 @@ class PresenceLog:
             async with self._meeting_holds.hold({m.id for m in chunk}):
                 await self._refresh_held(chunk, now)
 
-    async def _refresh_held(self, meetings: Sequence[Meeting], now: datetime) -> None:
-        """refresh_statuses of meetings whose locks the caller holds."""
+    async def _refresh_held(
+        self, meetings: Sequence[Meeting], now: datetime
+    ) -> dict[str, MeetingStatus]:
+        """refresh_statuses of meetings whose locks the caller holds; each one's
+        status, as decided now."""
         synced = time.monotonic()
         stale = {
             m.id
@@ -446,9 +436,11 @@ class PresenceLog:
             self._load(meeting_id, stored.get(meeting_id), synced)
         appends: list[LogAppend] = []
         moved: dict[str, MeetingStatus] = {}
+        decided: dict[str, MeetingStatus] = {}
         for meeting in meetings:
             facts = self._facts.get(meeting.id, MeetingFacts())
             decision = meeting_status(meeting, facts, now, grace=self.settings.link_grace)
+            decided[meeting.id] = decision.status
             for listener in self._status_listeners:
                 listener(meeting, decision)
             old = self._status.get(meeting.id)
@@ -458,7 +450,7 @@ class PresenceLog:
                 appends.append(_status_entry(meeting, now, old, decision.status))
             moved[meeting.id] = decision.status
         if not moved:
-            return
+            return decided
         # the new statuses go into memory only once written: a write that fails
         # is tried again by the next load, which must see the change again
         facts_rows = {
@@ -473,6 +465,7 @@ class PresenceLog:
                 self._synced[meeting_id] = written
             await self._published(entries)
         await self._trim_after(entries)
+        return decided
 
     async def describe(
         self, meeting: Meeting, now: datetime
