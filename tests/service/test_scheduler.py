@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +29,32 @@ from .dashboard_support import (
     receive,
     start_server,
 )
+
+#: the store calls a status refresh may make
+REFRESH_CALLS = ("get_meeting_facts", "put_meeting_facts", "append_log", "write_presence")
+
+
+@contextlib.contextmanager
+def counted_calls(store: Any) -> Iterator[dict[str, int]]:
+    """Count the store's REFRESH_CALLS made inside the block (the real calls run)."""
+    calls: dict[str, int] = {}
+
+    def counted(name: str) -> Any:
+        real = getattr(store, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            calls[name] = calls.get(name, 0) + 1
+            return await real(*args, **kwargs)
+
+        return call
+
+    for name in REFRESH_CALLS:
+        setattr(store, name, counted(name))
+    try:
+        yield calls
+    finally:
+        for name in REFRESH_CALLS:
+            delattr(store, name)
 
 
 async def advance(server: Server, to: Any) -> None:
@@ -179,32 +207,39 @@ async def test_the_load_reads_and_writes_many_meetings_at_once(
         await store.close()
     scheduler = server.app[SCHEDULER]
     await asyncio.wait_for(scheduler.ready.wait(), WAIT)
-    hub_store = server.app[STORE]
-    calls: dict[str, int] = {}
-
-    def counted(name: str) -> Any:
-        real = getattr(hub_store, name)
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            calls[name] = calls.get(name, 0) + 1
-            return await real(*args, **kwargs)
-
-        return call
-
-    names = ("get_meeting_facts", "put_meeting_facts", "append_log", "write_presence")
-    for name in names:
-        setattr(hub_store, name, counted(name))
-    try:
+    with counted_calls(server.app[STORE]) as calls:
         loaded = await scheduler.load(T0)
-    finally:
-        for name in names:
-            delattr(hub_store, name)
     assert loaded >= len(added)
     assert calls.get("get_meeting_facts", 0) == 0
     assert calls.get("put_meeting_facts", 0) == 0
     assert calls.get("append_log", 0) == 0
     assert calls.get("write_presence", 0) == 1  # the new meetings' first status, together
     for meeting in added:
-        stored = await hub_store.get_meeting_facts(meeting.id)
+        stored = await server.app[STORE].get_meeting_facts(meeting.id)
         assert stored is not None and stored["status"] == "scheduled", meeting.id
         assert scheduler.pending()[meeting.id] == meeting.start - timedelta(hours=1)
+
+
+async def test_a_status_that_moves_is_logged_and_stored_in_one_write(
+    aiohttp_client: ClientFactory, tmp_path: Any
+) -> None:
+    """One meeting's refresh: its ``status_changed`` entry and its facts go to the
+    store together, and what the store then holds is the new status."""
+    server = await start_server(aiohttp_client, tmp_path)
+    later = await seeded_later_meeting(server, timedelta(hours=3))
+    await advance(server, T0)
+    await server.app[SCHEDULER].load(T0)
+    board, _ = await dashboard(server, server.world.ada, "my")
+    hub_store = server.app[STORE]
+    meeting = await hub_store.get_meeting(later)
+    with counted_calls(hub_store) as calls:
+        status = await server.app[PRESENCE].refresh_status(meeting, T0 + timedelta(hours=2))
+    assert status == "starting_soon"
+    assert calls.get("write_presence", 0) == 1
+    assert calls.get("append_log", 0) == 0
+    assert calls.get("put_meeting_facts", 0) == 0
+    stored = await hub_store.get_meeting_facts(later)
+    assert stored is not None and stored["status"] == "starting_soon"
+    soon = await next_status(board, later)
+    assert (soon["was"], soon["status"]) == ("scheduled", "starting_soon")
+    await board.close()
